@@ -1,0 +1,129 @@
+// Per-replica configuration: the resolved settings of one replica of a sweep, and the sweep itself.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <stdexcept>
+#include <string>
+#include <utility>
+#include <variant>
+#include <vector>
+
+namespace dalesim {
+
+// Recurrent parameterisation (SPEC §2).
+enum class Arch { free, colei, mix };
+// Nonlinearity phi.
+enum class Phi { relu, tanh, softplus, sigmoid };
+// Optimiser for gradient-descent rules.
+enum class Optim { sgd, adam };
+// How Dale's law is kept during training (SPEC §2). Only projection exists so far.
+enum class DaleMode { clamp };
+enum class FreeInit { gaussian, orthogonal };
+enum class Population { all, exc };     // for readout_from and input_to
+enum class InputSign { free, positive };  // sign constraint on W_in
+enum class Precision { f32, f64 };
+
+// A value of a config key: what TOML can hold and the engine uses.
+using Value = std::variant<bool, std::int64_t, double, std::string, std::vector<double>>;
+
+// Renders a value the way a user would write it in the sweep file ("0.5", "\"mix\"", "[1, 2]").
+std::string format_value(const Value& v);
+
+// A user-facing error in the input (sweep file, task parameters, CLI values). Exit code 2.
+class ConfigError : public std::runtime_error {
+ public:
+  ConfigError(std::string key, std::string value, std::string allowed, std::string hint = "");
+  const std::string& key() const { return key_; }
+  const std::string& value() const { return value_; }
+  const std::string& allowed() const { return allowed_; }
+  const std::string& hint() const { return hint_; }
+
+ private:
+  std::string key_, value_, allowed_, hint_;
+};
+
+struct ModelConfig {
+  Arch arch = Arch::mix;
+  int n_units = 64;
+  double e_fraction = 0.8;  // n_exc = round(e_fraction * n_units); the first n_exc units are E
+  double tau_e = 100.0;     // ms
+  double tau_i = 100.0;     // ms
+  double dt = 20.0;         // ms; also converts task periods to steps
+  Phi phi = Phi::relu;
+  double sigma_rec = 0.0;  // recurrent noise; per-step std sigma_rec * sqrt(2 tau / dt) inside the drive
+  // Connection probabilities p_XY: from presynaptic type Y onto postsynaptic type X (rows X, cols Y).
+  double p_ee = 1.0, p_ei = 1.0, p_ie = 1.0, p_ii = 1.0;
+  bool autapses = false;
+  Population readout_from = Population::all;
+  Population input_to = Population::all;
+  InputSign input_sign = InputSign::free;
+  FreeInit free_init = FreeInit::gaussian;
+  double g = 1.0;           // W_free ~ N(0, g^2 / N) (or g * orthogonal)
+  double rho = 1.5;         // spectral radius of W_dale at init
+  double g_in = 1.0;        // W_in ~ N(0, g_in^2 / I)
+  double alpha_init = 0.5;  // mix only; alpha = sigmoid(a), 0 < alpha_init < 1
+
+  int n_exc() const;
+  int n_inh() const { return n_units - n_exc(); }
+};
+
+struct TaskConfig {
+  std::string name = "adding";
+  int batch = 64;
+  // Task-specific parameters (`task.<key>` in the sweep file), validated by the task's own spec.
+  std::map<std::string, Value> params;
+};
+
+struct TrainConfig {
+  Optim optimizer = Optim::adam;
+  double lr = 1e-3;
+  double lr_alpha = -1.0;  // < 0: same as lr
+  double momentum = 0.9;   // sgd
+  double beta1 = 0.9, beta2 = 0.999, eps = 1e-8;  // adam
+  double clip = 1.0;       // global gradient-norm clip per replica; 0 = off
+  int n_steps = 500;
+  int log_every = 10;
+  int checkpoint_every = 100;
+  DaleMode dale = DaleMode::clamp;
+  Precision precision = Precision::f32;
+
+  double alpha_lr() const { return lr_alpha < 0 ? lr : lr_alpha; }
+};
+
+struct ReplicaConfig {
+  int id = 0;
+  ModelConfig model;
+  TaskConfig task;
+  TrainConfig train;
+  std::int64_t seed = 0;
+  // Separate streams for initial weights, task batches and recurrent noise. Derived from `seed`
+  // unless set explicitly.
+  std::uint64_t init_seed = 0, data_seed = 0, noise_seed = 0;
+  // The swept keys of this replica and their values, in axis order.
+  std::vector<std::pair<std::string, Value>> axes;
+};
+
+struct Sweep {
+  std::string name;
+  std::string source_path;  // may be empty when parsed from text
+  std::string source_text;  // the sweep file verbatim
+  std::vector<std::string> axis_keys;  // swept keys in declared order ("seed" included when swept)
+  std::vector<ReplicaConfig> replicas;
+  std::string resolved_text;  // the base config after defaults, as TOML, for the output file
+};
+
+// Names of enum values, as written in sweep files and output files.
+const char* to_string(Arch a);
+const char* to_string(Phi p);
+const char* to_string(Optim o);
+const char* to_string(DaleMode d);
+const char* to_string(FreeInit f);
+const char* to_string(Population p);
+const char* to_string(InputSign s);
+const char* to_string(Precision p);
+
+// Derives the init/data/noise seeds from `seed` and a stream name (deterministic hash).
+std::uint64_t derive_seed(std::int64_t seed, const char* stream);
+
+}  // namespace dalesim

@@ -1,0 +1,120 @@
+// What a run records: per-step metrics, checkpoint diagnostics and weights, and the writer/reader of
+// the HDF5 output file. Host-side data only: the writer never sees device memory.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "dalesim/config.hpp"
+
+namespace dalesim {
+
+// Metrics of one replica at one logged step (SPEC §6).
+struct StepMetrics {
+  double loss = 0;
+  double accuracy = 0;  // NaN where the task has none
+  double alpha = 0;     // NaN for archs without alpha
+  double grad_norm = 0;  // before clipping
+  double mean_rate = 0;  // mean phi(v) over batch, time, units
+  double dale_violation = 0;  // fraction of columns of the effective W_rec with mixed signs
+};
+
+// Replica status values, as written to /replicas/status.
+enum class ReplicaStatus { running, complete, diverged };
+const char* to_string(ReplicaStatus s);
+
+// Host copy of one replica's parameters, float32, C order (row-major).
+struct ReplicaWeights {
+  int N = 0, I = 0, O = 0;
+  std::vector<float> W_rec;   // [N, N] effective recurrent matrix (what the dynamics use)
+  std::vector<float> W_dale;  // [N, N] (zeros when the arch has no Dale part)
+  std::vector<float> W_free;  // [N, N] (zeros when the arch has no free part)
+  std::vector<float> W_in;    // [N, I]
+  std::vector<float> W_out;   // [O, N]
+  std::vector<float> b;       // [N]
+  std::vector<float> b_out;   // [O]
+  float alpha = 0;            // NaN when the arch has none
+};
+
+// Diagnostics of one replica at one checkpoint (SPEC §6).
+struct Diagnostics {
+  double spectral_radius = 0;
+  double svd_entropy = 0;     // -sum p log p / log N, p = s / sum s
+  double effective_rank = 0;  // exp(-sum p log p)
+  double rel_weight_change = 0;  // ||W_t - W_0||_F / ||W_0||_F of the effective W_rec
+  double logw_e_mean = 0, logw_e_std = 0, logw_e_skew = 0;  // log|w| over nonzero E columns
+  double logw_i_mean = 0, logw_i_std = 0, logw_i_skew = 0;  // log|w| over nonzero I columns
+  std::vector<float> singular_values;  // [N], descending
+};
+
+// Run-level facts written as root attributes.
+struct RunInfo {
+  std::string command_line;
+  std::string backend;  // "cpu", "cuda"
+  std::string device;   // e.g. "CPU (2 threads)"
+  std::string git_hash;
+  std::string engine_version;
+};
+
+// Per-replica facts known at the start (the /replicas table).
+struct ReplicaRow {
+  const ReplicaConfig* config = nullptr;
+  int n_inputs = 0, n_outputs = 0, n_steps = 0;
+  double baseline_loss = 0, chance_accuracy = 0;
+};
+
+class HistoryWriter {
+ public:
+  virtual ~HistoryWriter() = default;
+  // Appends one row (one logged step) to every /history dataset.
+  virtual void append_history(std::int64_t step, const std::vector<StepMetrics>& per_replica) = 0;
+  // Appends one checkpoint (diagnostics + weights of every replica), then flushes the file.
+  virtual void append_checkpoint(std::int64_t step, const std::vector<Diagnostics>& diag,
+                                 const std::vector<ReplicaWeights>& weights) = 0;
+  // Updates /replicas/status and /replicas/diverged_step.
+  virtual void set_replica_status(const std::vector<ReplicaStatus>& status,
+                                  const std::vector<std::int64_t>& diverged_step) = 0;
+  // Marks the file complete (root attribute status = "complete") and closes it.
+  virtual void close() = 0;
+};
+
+// Creates the output file (refusing to overwrite an existing one unless `overwrite`), writes the
+// root attributes and the /replicas table, and marks the file status = "running".
+std::unique_ptr<HistoryWriter> create_hdf5_writer(const std::string& path, const Sweep& sweep,
+                                                  const std::vector<ReplicaRow>& rows,
+                                                  const RunInfo& info, bool overwrite);
+
+// What the reader gives back: enough for `dalesim inspect` and for round-trip tests.
+struct RunFile {
+  std::string format;  // "dalesim"
+  int format_version = 0;
+  std::string status;  // "running" or "complete"
+  std::string sweep_text, resolved_config, command_line, backend, device, git_hash, engine_version;
+  int n_replicas = 0;
+  // /replicas columns: numeric ones as doubles, string ones as strings.
+  std::vector<std::string> numeric_column_names, string_column_names;
+  std::vector<std::vector<double>> numeric_columns;        // [column][replica]
+  std::vector<std::vector<std::string>> string_columns;    // [column][replica]
+  std::vector<std::int64_t> history_step;                  // [S]
+  std::vector<std::string> history_metric_names;
+  std::vector<std::vector<double>> history;                // [metric][S * R], row-major [S, R]
+  std::vector<std::int64_t> checkpoint_step;               // [C]
+  std::vector<std::string> checkpoint_metric_names;
+  std::vector<std::vector<double>> checkpoints;            // [metric][C * R]
+
+  const std::vector<double>* numeric_column(const std::string& name) const;
+  const std::vector<std::string>* string_column(const std::string& name) const;
+  const std::vector<double>* history_metric(const std::string& name) const;
+  const std::vector<double>* checkpoint_metric(const std::string& name) const;
+};
+
+// Reads a dalesim output file. Throws std::runtime_error with the path and what is wrong for a
+// missing, truncated or foreign file.
+RunFile read_run_file(const std::string& path);
+
+// Reads the weights of one replica at checkpoint index `c` (for tests and analysis).
+ReplicaWeights read_checkpoint_weights(const std::string& path, int replica, int c);
+
+}  // namespace dalesim

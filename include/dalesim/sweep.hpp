@@ -1,0 +1,30 @@
+// Sweep files: TOML in, a validated list of per-replica configs out.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "dalesim/config.hpp"
+
+namespace dalesim {
+
+// One documented configuration key (`model.n_units`, `train.lr`, ...), for validation and docs.
+struct KeySpec {
+  std::string key;
+  std::string type;     // "int", "float", "string", "bool", "float list"
+  std::string default_text;
+  std::string allowed;  // human-readable range or choices
+  std::string doc;
+};
+
+// Every top-level config key the engine accepts (task-specific keys come from task_registry()).
+const std::vector<KeySpec>& config_keys();
+
+// Parses and validates a sweep given as TOML text. `origin` names it in error messages.
+// Throws ConfigError (bad key, type, value, empty grid...) before anything runs.
+Sweep parse_sweep(const std::string& text, const std::string& origin);
+
+// Reads the file and calls parse_sweep. A missing or unreadable file is a ConfigError too.
+Sweep load_sweep_file(const std::string& path);
+
+}  // namespace dalesim

@@ -1,0 +1,96 @@
+// Names, formatting and errors shared by everything that reads or writes a config.
+#include "dalesim/config.hpp"
+
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <sstream>
+
+namespace dalesim {
+
+namespace {
+std::string build_message(const std::string& key, const std::string& value, const std::string& allowed,
+                          const std::string& hint) {
+  std::string m = "invalid config: " + key;
+  if (!value.empty()) m += " = " + value;
+  if (!allowed.empty()) m += "; allowed: " + allowed;
+  if (!hint.empty()) m += " (" + hint + ")";
+  return m;
+}
+
+std::string format_double(double d) {
+  char buf[64];
+  std::snprintf(buf, sizeof buf, "%.17g", d);
+  // Shortest representation that round-trips.
+  for (int prec = 1; prec <= 17; ++prec) {
+    char b2[64];
+    std::snprintf(b2, sizeof b2, "%.*g", prec, d);
+    if (std::strtod(b2, nullptr) == d) {
+      std::string s = b2;
+      if (s.find_first_of(".eEn") == std::string::npos) s += ".0";
+      return s;
+    }
+  }
+  return buf;
+}
+}  // namespace
+
+ConfigError::ConfigError(std::string key, std::string value, std::string allowed, std::string hint)
+    : std::runtime_error(build_message(key, value, allowed, hint)),
+      key_(std::move(key)),
+      value_(std::move(value)),
+      allowed_(std::move(allowed)),
+      hint_(std::move(hint)) {}
+
+std::string format_value(const Value& v) {
+  struct Visitor {
+    std::string operator()(bool b) const { return b ? "true" : "false"; }
+    std::string operator()(std::int64_t i) const { return std::to_string(i); }
+    std::string operator()(double d) const { return format_double(d); }
+    std::string operator()(const std::string& s) const { return "\"" + s + "\""; }
+    std::string operator()(const std::vector<double>& xs) const {
+      std::string out = "[";
+      for (size_t i = 0; i < xs.size(); ++i) out += (i ? ", " : "") + format_double(xs[i]);
+      return out + "]";
+    }
+  };
+  return std::visit(Visitor{}, v);
+}
+
+int ModelConfig::n_exc() const { return static_cast<int>(std::lround(e_fraction * n_units)); }
+
+const char* to_string(Arch a) {
+  switch (a) {
+    case Arch::free: return "free";
+    case Arch::colei: return "colei";
+    case Arch::mix: return "mix";
+  }
+  return "?";
+}
+const char* to_string(Phi p) {
+  switch (p) {
+    case Phi::relu: return "relu";
+    case Phi::tanh: return "tanh";
+    case Phi::softplus: return "softplus";
+    case Phi::sigmoid: return "sigmoid";
+  }
+  return "?";
+}
+const char* to_string(Optim o) { return o == Optim::sgd ? "sgd" : "adam"; }
+const char* to_string(DaleMode) { return "clamp"; }
+const char* to_string(FreeInit f) { return f == FreeInit::gaussian ? "gaussian" : "orthogonal"; }
+const char* to_string(Population p) { return p == Population::all ? "all" : "exc"; }
+const char* to_string(InputSign s) { return s == InputSign::free ? "free" : "positive"; }
+const char* to_string(Precision p) { return p == Precision::f32 ? "float" : "double"; }
+
+std::uint64_t derive_seed(std::int64_t seed, const char* stream) {
+  // FNV-1a over the stream name, mixed with the seed by splitmix64's finaliser.
+  std::uint64_t h = 1469598103934665603ULL;
+  for (const char* c = stream; *c; ++c) h = (h ^ static_cast<unsigned char>(*c)) * 1099511628211ULL;
+  std::uint64_t z = h ^ (static_cast<std::uint64_t>(seed) + 0x9E3779B97F4A7C15ULL);
+  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
+  z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
+  return z ^ (z >> 31);
+}
+
+}  // namespace dalesim
