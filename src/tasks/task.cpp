@@ -1,1 +1,124 @@
-// placeholder
+// The task registry, task construction and parameter checking shared by every task.
+#include <cmath>
+
+#include "dalesim/task.hpp"
+#include "tasks/builtin.hpp"
+#include "tasks/task_params.hpp"
+
+namespace dalesim {
+
+void Batch::resize(int B_, int T_, int I_, int O_) {
+  B = B_;
+  T = T_;
+  I = I_;
+  O = O_;
+  x.assign(static_cast<size_t>(T) * B * I, 0.f);
+  y.assign(static_cast<size_t>(T) * B * O, 0.f);
+  mask.assign(static_cast<size_t>(T) * B * O, 0.f);
+  label.assign(B, 0);
+  acc_step = -1;
+  acc_begin = acc_end = 0;
+}
+
+const std::vector<TaskInfo>& task_registry() {
+  static const std::vector<TaskInfo> registry = {adding_task_info(), perceptual_dm_task_info()};
+  return registry;
+}
+
+std::unique_ptr<Task> make_task(const TaskConfig& cfg, double dt) {
+  if (cfg.name == "adding") return make_adding_task(cfg);
+  if (cfg.name == "perceptual_dm") return make_perceptual_dm_task(cfg, dt);
+  std::string names;
+  for (const TaskInfo& t : task_registry()) names += (names.empty() ? "" : ", ") + t.name;
+  throw ConfigError("task.name", "\"" + cfg.name + "\"", names, "`dalesim tasks` lists them");
+}
+
+namespace {
+std::string type_name(const Value& v) {
+  switch (v.index()) {
+    case 0: return "bool";
+    case 1: return "int";
+    case 2: return "float";
+    case 3: return "string";
+    default: return "float list";
+  }
+}
+
+std::string spec_allowed(const ParamSpec& s) {
+  if (!s.choices.empty()) {
+    std::string out;
+    for (const auto& c : s.choices) out += (out.empty() ? "" : ", ") + ("\"" + c + "\"");
+    return out;
+  }
+  std::string t = type_name(s.default_value);
+  if (std::isfinite(s.min) && std::isfinite(s.max))
+    return t + " in [" + format_value(s.min) + ", " + format_value(s.max) + "]";
+  if (std::isfinite(s.min)) return t + " >= " + format_value(s.min);
+  if (std::isfinite(s.max)) return t + " <= " + format_value(s.max);
+  return t;
+}
+
+void check_range(const ParamSpec& s, double x, const Value& v) {
+  if (!(x >= s.min && x <= s.max)) throw ConfigError("task." + s.key, format_value(v), spec_allowed(s));
+}
+}  // namespace
+
+TaskParams::TaskParams(const TaskConfig& cfg, const std::vector<ParamSpec>& specs) : cfg_(cfg), specs_(specs) {
+  for (const auto& [key, v] : cfg.params) {
+    const ParamSpec* spec = nullptr;
+    for (const ParamSpec& s : specs)
+      if (s.key == key) spec = &s;
+    if (!spec) {
+      std::string known;
+      for (const ParamSpec& s : specs) known += (known.empty() ? "" : ", ") + s.key;
+      throw ConfigError("task." + key, format_value(v), "parameters of task \"" + cfg.name + "\": " + known,
+                        "unknown task parameter");
+    }
+    const Value& d = spec->default_value;
+    const bool int_ok = d.index() == 1 && v.index() == 1;
+    const bool dbl_ok = d.index() == 2 && (v.index() == 2 || v.index() == 1);
+    const bool same = d.index() == v.index();
+    if (!(int_ok || dbl_ok || same)) throw ConfigError("task." + key, format_value(v), spec_allowed(*spec),
+                                                       "expected " + type_name(d) + ", got " + type_name(v));
+    if (v.index() == 1) check_range(*spec, static_cast<double>(std::get<std::int64_t>(v)), v);
+    if (v.index() == 2) check_range(*spec, std::get<double>(v), v);
+    if (v.index() == 3 && !spec->choices.empty()) {
+      bool found = false;
+      for (const auto& c : spec->choices) found |= c == std::get<std::string>(v);
+      if (!found) throw ConfigError("task." + key, format_value(v), spec_allowed(*spec));
+    }
+    if (v.index() == 4) {
+      const auto& xs = std::get<std::vector<double>>(v);
+      if (xs.empty()) throw ConfigError("task." + key, format_value(v), "a non-empty list");
+      for (double x : xs) check_range(*spec, x, v);
+    }
+  }
+}
+
+const Value& TaskParams::get(const std::string& key) const {
+  auto it = cfg_.params.find(key);
+  if (it != cfg_.params.end()) return it->second;
+  for (const ParamSpec& s : specs_)
+    if (s.key == key) return s.default_value;
+  throw std::logic_error("task parameter without a spec: " + key);
+}
+
+std::int64_t TaskParams::get_int(const std::string& key) const { return std::get<std::int64_t>(get(key)); }
+double TaskParams::get_double(const std::string& key) const {
+  const Value& v = get(key);
+  return v.index() == 1 ? static_cast<double>(std::get<std::int64_t>(v)) : std::get<double>(v);
+}
+std::string TaskParams::get_string(const std::string& key) const { return std::get<std::string>(get(key)); }
+std::vector<double> TaskParams::get_list(const std::string& key) const {
+  return std::get<std::vector<double>>(get(key));
+}
+
+int period_steps(double ms, double dt, int min_steps, const std::string& key) {
+  const int n = static_cast<int>(std::lround(ms / dt));
+  if (n < min_steps)
+    throw ConfigError(key, format_value(ms),
+                      "at least " + std::to_string(min_steps) + " step(s) of model.dt = " + format_value(dt) + " ms");
+  return n;
+}
+
+}  // namespace dalesim
