@@ -1,2 +1,43 @@
-// placeholder
-int main() { return 0; }
+// dalesim: train sweeps of E/I recurrent networks. Exit codes: 0 success, 1 runtime failure,
+// 2 bad input (config, arguments, files). Only this function catches broadly.
+#include <cstdio>
+#include <exception>
+#include <iostream>
+#include <vector>
+
+#include "cli/commands.hpp"
+#include "dalesim/config.hpp"
+#include "dalesim/version.hpp"
+
+int main(int argc, char** argv) {
+  std::string command_line;
+  for (int i = 0; i < argc; ++i) command_line += (i ? " " : "") + std::string(argv[i]);
+
+  CLI::App app{"dalesim " DALESIM_VERSION ": batched training of excitatory/inhibitory RNN sweeps"};
+  app.set_version_flag("--version", "dalesim " DALESIM_VERSION " (" DALESIM_GIT_HASH ")");
+  app.require_subcommand(1);
+  const std::vector<std::pair<std::string, dalesim::cli::Action>> actions = {
+      {"run", dalesim::cli::add_run_command(app, command_line)},
+      {"validate", dalesim::cli::add_validate_command(app)},
+      {"inspect", dalesim::cli::add_inspect_command(app)},
+      {"tasks", dalesim::cli::add_tasks_command(app)},
+  };
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    const int code = app.exit(e);
+    return code == 0 ? 0 : 2;
+  }
+  try {
+    for (const auto& [name, action] : actions)
+      if (app.get_subcommand(name)->parsed()) return action();
+  } catch (const dalesim::ConfigError& e) {
+    std::cerr << "dalesim: error: " << e.what() << "\n";
+    return 2;
+  } catch (const std::exception& e) {
+    std::cerr << "dalesim: error: " << e.what() << "\n";
+    return 1;
+  }
+  return 1;
+}

@@ -1,1 +1,158 @@
-// placeholder
+// The driver loop of SPEC/STYLE's data path: init -> upload -> (batch -> step -> log/checkpoint)* -> close.
+#include "train/driver.hpp"
+
+#include <cmath>
+#include <map>
+#include <ostream>
+#include <thread>
+
+#include "cpu/parallel.hpp"
+#include "dalesim/backend.hpp"
+#include "dalesim/model.hpp"
+#include "dalesim/task.hpp"
+#include "dalesim/version.hpp"
+#include "diagnostics/diagnostics.hpp"
+#include "train/progress.hpp"
+
+namespace dalesim {
+
+namespace {
+
+// Replicas with the same task settings and data seed see the same trials: generate them once.
+std::string batch_key(const ReplicaConfig& c) {
+  std::string key = c.task.name + "|" + std::to_string(c.task.batch) + "|" + format_value(c.model.dt) + "|" +
+                    std::to_string(c.data_seed);
+  for (const auto& [k, v] : c.task.params) key += "|" + k + "=" + format_value(v);
+  return key;
+}
+
+struct TaskPlan {
+  std::vector<std::unique_ptr<Task>> tasks;  // one per distinct batch stream
+  std::vector<int> stream_of;                // replica -> stream
+  std::vector<const ReplicaConfig*> stream_cfg;
+};
+
+TaskPlan plan_tasks(const Sweep& sweep) {
+  TaskPlan plan;
+  std::map<std::string, int> index;
+  for (const ReplicaConfig& c : sweep.replicas) {
+    auto [it, added] = index.emplace(batch_key(c), static_cast<int>(plan.tasks.size()));
+    if (added) {
+      plan.tasks.push_back(make_task(c.task, c.model.dt));
+      plan.stream_cfg.push_back(&c);
+    }
+    plan.stream_of.push_back(it->second);
+  }
+  return plan;
+}
+
+template <class Get>
+void require_uniform(const Sweep& sweep, const char* key, Get get) {
+  const auto first = get(sweep.replicas.front());
+  for (const ReplicaConfig& c : sweep.replicas)
+    if (get(c) != first)
+      throw ConfigError(key, std::to_string(get(c)), "the same value for every replica (" + std::to_string(first) + ")",
+                        "the history is one [step, replica] table; run such replicas as separate sweeps");
+}
+
+}  // namespace
+
+void check_run_settings(const Sweep& sweep) {
+  if (sweep.replicas.empty()) throw ConfigError("sweep", "(no replicas)", "at least one replica");
+  require_uniform(sweep, "train.n_steps", [](const ReplicaConfig& c) { return c.train.n_steps; });
+  require_uniform(sweep, "train.log_every", [](const ReplicaConfig& c) { return c.train.log_every; });
+  require_uniform(sweep, "train.checkpoint_every", [](const ReplicaConfig& c) { return c.train.checkpoint_every; });
+  for (const ReplicaConfig& c : sweep.replicas) make_task(c.task, c.model.dt);
+}
+
+RunResult run_sweep(const Sweep& sweep, const RunOptions& options, std::ostream& log) {
+  check_run_settings(sweep);
+  const int R = static_cast<int>(sweep.replicas.size());
+  const TrainConfig& tc = sweep.replicas.front().train;
+  TaskPlan plan = plan_tasks(sweep);
+
+  BackendOptions bopt;
+  bopt.n_threads = options.n_threads;
+  RunResult result;
+  std::unique_ptr<Backend> backend = make_backend(options.backend, bopt, &result.backend_line);
+  const int n_threads = options.n_threads > 0 ? options.n_threads : static_cast<int>(std::thread::hardware_concurrency());
+
+  std::vector<ReplicaRow> rows(R);
+  std::vector<ReplicaModel> models(R);
+  parallel_for(R, n_threads, [&](int r) {
+    const Task& task = *plan.tasks[plan.stream_of[r]];
+    rows[r] = ReplicaRow{&sweep.replicas[r], task.n_inputs(), task.n_outputs(), task.n_steps(), task.baseline_loss(),
+                         task.chance_accuracy()};
+    models[r] = init_replica(sweep.replicas[r], task.n_inputs(), task.n_outputs());
+  });
+
+  RunInfo info;
+  info.command_line = options.command_line;
+  info.backend = backend->name();
+  info.device = backend->device();
+  info.git_hash = DALESIM_GIT_HASH;
+  info.engine_version = DALESIM_VERSION;
+  std::unique_ptr<HistoryWriter> writer = create_hdf5_writer(options.output, sweep, rows, info, options.overwrite);
+  log << result.backend_line << "; " << R << " replicas, " << plan.tasks.size() << " distinct batch stream"
+      << (plan.tasks.size() == 1 ? "" : "s") << ", " << tc.n_steps << " steps\n";
+
+  std::vector<std::vector<float>> w0(R);
+  for (int r = 0; r < R; ++r) w0[r] = to_weights(models[r]).W_rec;
+  auto checkpoint = [&](std::int64_t step) {
+    std::vector<ReplicaWeights> weights(R);
+    std::vector<Diagnostics> diag(R);
+    parallel_for(R, n_threads, [&](int r) {
+      weights[r] = to_weights(models[r]);
+      diag[r] = compute_diagnostics(weights[r], w0[r], sweep.replicas[r].model.n_exc());
+    });
+    writer->append_checkpoint(step, diag, weights);
+  };
+  checkpoint(0);
+  backend->upload(models);
+
+  Progress progress(tc.n_steps, R, options.output + ".progress", options.progress);
+  std::vector<Batch> batches(plan.tasks.size());
+  std::vector<const Batch*> batch_of(R);
+  for (int r = 0; r < R; ++r) batch_of[r] = &batches[plan.stream_of[r]];
+  std::vector<StepMetrics> metrics;
+  for (std::int64_t it = 0; it < tc.n_steps; ++it) {
+    parallel_for(static_cast<int>(batches.size()), n_threads, [&](int s) {
+      plan.tasks[s]->generate(plan.stream_cfg[s]->data_seed, it, plan.stream_cfg[s]->task.batch, batches[s]);
+    });
+    backend->train_step(it, batch_of, metrics);
+    const bool log_row = it % tc.log_every == 0 || it == tc.n_steps - 1;
+    if (log_row) {
+      writer->append_history(it, metrics);
+      result.final_metrics = metrics;
+    }
+    const std::vector<std::int64_t> div = backend->diverged_steps();
+    double loss_sum = 0;
+    int n_live = 0, n_div = 0;
+    for (int r = 0; r < R; ++r) {
+      if (div[r] >= 0) {
+        ++n_div;
+      } else if (std::isfinite(metrics[r].loss)) {
+        loss_sum += metrics[r].loss;
+        ++n_live;
+      }
+    }
+    const std::int64_t done = it + 1;
+    if (done % tc.checkpoint_every == 0 || done == tc.n_steps) {
+      backend->download(models);
+      checkpoint(done);
+    }
+    progress.update(it, n_live ? loss_sum / n_live : std::nan(""), n_div, log_row);
+  }
+
+  result.diverged_step = backend->diverged_steps();
+  result.status.resize(R);
+  for (int r = 0; r < R; ++r)
+    result.status[r] = result.diverged_step[r] >= 0 ? ReplicaStatus::diverged : ReplicaStatus::complete;
+  writer->set_replica_status(result.status, result.diverged_step);
+  writer->close();
+  progress.finish("complete");
+  result.seconds = progress.elapsed_seconds();
+  return result;
+}
+
+}  // namespace dalesim

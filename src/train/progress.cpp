@@ -1,1 +1,56 @@
-// placeholder
+// Progress line (rate and ETA) on stderr and the JSON-lines progress log.
+#include "train/progress.hpp"
+
+#include <cmath>
+#include <cstdio>
+
+namespace dalesim {
+
+Progress::Progress(std::int64_t n_steps, int n_replicas, const std::string& log_path, bool live)
+    : n_steps_(n_steps), n_replicas_(n_replicas), live_(live), start_(std::chrono::steady_clock::now()) {
+  last_draw_ = start_ - std::chrono::seconds(1);
+  if (!log_path.empty()) {
+    log_.open(log_path, std::ios::trunc);
+    if (log_)
+      log_ << "{\"event\":\"start\",\"n_steps\":" << n_steps << ",\"n_replicas\":" << n_replicas << "}\n" << std::flush;
+  }
+}
+
+Progress::~Progress() {
+  if (live_) std::fputs("\n", stderr);
+}
+
+double Progress::elapsed_seconds() const {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
+}
+
+void Progress::update(std::int64_t step, double mean_loss, int n_diverged, bool logged_row) {
+  const double elapsed = elapsed_seconds();
+  const double done = static_cast<double>(step + 1);
+  const double rate = elapsed > 0 ? done / elapsed : 0.0;
+  const double eta = rate > 0 ? (n_steps_ - done) / rate : 0.0;
+  if (logged_row && log_) {
+    char buf[256];
+    std::snprintf(buf, sizeof buf,
+                  "{\"event\":\"step\",\"step\":%lld,\"n_steps\":%lld,\"elapsed_s\":%.3f,\"eta_s\":%.3f,"
+                  "\"mean_loss\":%.6g,\"n_diverged\":%d}\n",
+                  static_cast<long long>(step), static_cast<long long>(n_steps_), elapsed, eta,
+                  std::isfinite(mean_loss) ? mean_loss : -1.0, n_diverged);
+    log_ << buf << std::flush;
+  }
+  const auto now = std::chrono::steady_clock::now();
+  if (!live_ || (now - last_draw_ < std::chrono::milliseconds(200) && step + 1 < n_steps_)) return;
+  last_draw_ = now;
+  std::fprintf(stderr, "\r  step %lld/%lld  %.1f it/s  %.0f replica-it/s  ETA %.0fs  mean loss %.4g  diverged %d   ",
+               static_cast<long long>(step + 1), static_cast<long long>(n_steps_), rate, rate * n_replicas_, eta,
+               mean_loss, n_diverged);
+  std::fflush(stderr);
+}
+
+void Progress::finish(const std::string& status) {
+  if (log_)
+    log_ << "{\"event\":\"end\",\"status\":\"" << status << "\",\"elapsed_s\":" << elapsed_seconds() << "}\n"
+         << std::flush;
+}
+
+}  // namespace dalesim

@@ -1,0 +1,52 @@
+// The one runtime interface between the driver and an arithmetic backend (CPU or CUDA):
+// coarse-grained, host data in and out.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "dalesim/history.hpp"
+#include "dalesim/model.hpp"
+#include "dalesim/task.hpp"
+
+namespace dalesim {
+
+struct BackendOptions {
+  int n_threads = 0;  // CPU worker threads; 0 = all hardware threads
+};
+
+class Backend {
+ public:
+  virtual ~Backend() = default;
+  virtual std::string name() const = 0;    // "cpu", "cuda"
+  virtual std::string device() const = 0;  // human-readable device description
+  // Takes the initial host state of every replica (the models must outlive the backend).
+  virtual void upload(const std::vector<ReplicaModel>& models) = 0;
+  // One training iteration of every replica on its batch (batches[r] for replica r; replicas may
+  // share a batch). Fills one StepMetrics per replica, measured before the update.
+  virtual void train_step(std::int64_t iteration, const std::vector<const Batch*>& batches,
+                          std::vector<StepMetrics>& metrics) = 0;
+  // Copies the current parameters back into the host models.
+  virtual void download(std::vector<ReplicaModel>& models) = 0;
+  // Iteration at which each replica diverged, -1 for replicas still training.
+  virtual std::vector<std::int64_t> diverged_steps() const = 0;
+};
+
+// The CUDA device as seen by this binary: usable, or why not (the CUDA error's name).
+struct CudaDeviceInfo {
+  bool usable = false;
+  std::string name;    // e.g. "NVIDIA H100 80GB HBM3"
+  std::string reason;  // when not usable: "cudaErrorNoDevice: no CUDA-capable device is detected"
+};
+CudaDeviceInfo query_cuda_device();
+
+// Builds a backend: kind "cpu", "cuda" or "auto" (CUDA when usable, else CPU). `why` receives one
+// line saying which backend was chosen and why. Throws ConfigError for an unknown kind, and
+// std::runtime_error when "cuda" is asked for but cannot be used.
+std::unique_ptr<Backend> make_backend(const std::string& kind, const BackendOptions& options, std::string* why);
+
+std::unique_ptr<Backend> make_cpu_backend(const BackendOptions& options);
+
+}  // namespace dalesim

@@ -1,0 +1,70 @@
+// The host-side state of one replica: its parameters carved from one flat vector by one size table,
+// plus the fixed structure (connection masks, unit signs, leak rates). The currency between the
+// initialiser, the backends, the diagnostics and the writer.
+#pragma once
+
+#include <array>
+#include <cstddef>
+#include <vector>
+
+#include "dalesim/config.hpp"
+#include "dalesim/history.hpp"
+
+namespace dalesim {
+
+// Parameter tensors, in storage order. Absent tensors (W_dale for `free`, ...) have size 0.
+enum class Tensor : int { W_free = 0, W_dale, W_in, b, W_out, b_out, a, count };
+constexpr int kTensorCount = static_cast<int>(Tensor::count);
+const char* to_string(Tensor t);
+
+struct TensorSlot {
+  int rows = 0, cols = 0;
+  std::size_t offset = 0;
+  std::size_t size() const { return static_cast<std::size_t>(rows) * cols; }
+};
+
+// The one size table: where each tensor of a replica lives in its flat parameter vector.
+struct ParamLayout {
+  Arch arch = Arch::free;
+  int N = 0, I = 0, O = 0;
+  std::array<TensorSlot, kTensorCount> slots{};
+  std::size_t size = 0;  // total number of scalars
+
+  static ParamLayout make(Arch arch, int N, int I, int O);
+  const TensorSlot& operator[](Tensor t) const { return slots[static_cast<int>(t)]; }
+  bool has(Tensor t) const { return (*this)[t].size() > 0; }
+};
+
+struct ReplicaModel {
+  const ReplicaConfig* cfg = nullptr;  // hyperparameters (lr, tau, ...); owned by the Sweep
+  ParamLayout layout;
+  std::vector<double> params;    // [layout.size]
+  std::vector<float> mask_rec;   // [N, N] fixed 0/1 connectivity (E/I connection probabilities, autapses)
+  std::vector<float> mask_in;    // [N, I] 0 for rows of units that get no input
+  std::vector<float> mask_out;   // [O, N] 0 for columns of units not read out
+  std::vector<float> col_sign;   // [N] +1 excitatory, -1 inhibitory (presynaptic sign)
+  std::vector<float> leak;       // [N] dt / tau of each unit
+  std::vector<float> noise_std;  // [N] per-step std of the recurrent noise inside the drive
+
+  double* tensor(Tensor t) { return params.data() + layout[t].offset; }
+  const double* tensor(Tensor t) const { return params.data() + layout[t].offset; }
+  // alpha = sigmoid(a) for `mix`; 1 for `colei`; 0 for `free`.
+  double alpha() const;
+  // Effective recurrent matrix W_rec = (alpha W_dale + (1 - alpha) W_free) * mask, [N, N].
+  std::vector<double> effective_w_rec() const;
+};
+
+// Draws the initial parameters and structure of a replica from its init seed (SPEC §4).
+ReplicaModel init_replica(const ReplicaConfig& cfg, int n_inputs, int n_outputs);
+
+// Float32 copy of a replica's parameters for the writer (effective W_rec included).
+ReplicaWeights to_weights(const ReplicaModel& m);
+
+// Bytes a replica needs while training (parameters, gradients, optimiser state, BPTT activations).
+std::size_t estimate_training_bytes(const ReplicaConfig& cfg, int n_inputs, int n_outputs, int n_steps);
+
+// Applies the constraints that hold after every update: Dale signs of W_dale (projection), sign of
+// W_in when constrained, zeros outside the connection masks. Shared by every backend's reference.
+void project_constraints(ReplicaModel& m);
+
+}  // namespace dalesim

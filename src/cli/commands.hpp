@@ -1,0 +1,17 @@
+// The subcommands of the `dalesim` program, registered on a CLI11 app.
+#pragma once
+
+#include <CLI/CLI.hpp>
+#include <functional>
+#include <string>
+
+namespace dalesim::cli {
+
+// Each registrar adds its subcommand and returns the action to run when it was chosen.
+using Action = std::function<int()>;
+Action add_run_command(CLI::App& app, const std::string& command_line);
+Action add_validate_command(CLI::App& app);
+Action add_inspect_command(CLI::App& app);
+Action add_tasks_command(CLI::App& app);
+
+}  // namespace dalesim::cli

@@ -1,0 +1,251 @@
+// BPTT for the E/I rate network (SPEC §2-3), templated on float and double.
+//
+// Dynamics, with r_t = phi(v_t), v_{-1} = 0, r_{-1} = 0 and a = dt / tau per unit:
+//   u_t = W r_{t-1} + W_in x_t + b + noise_t
+//   v_t = (1 - a) v_{t-1} + a u_t
+//   z_t = W_out r_t + b_out
+//   L   = sum mask (z - y)^2 / sum mask
+// Backward, with e_t = dL/dz_t and g_t = dL/du_t = a * dL/dv_t:
+//   dL/dv_t = phi'(v_t) (W_out^T e_t + W^T g_{t+1}) + (1 - a) dL/dv_{t+1}
+//   dW = sum_t g_t r_{t-1}^T,  dW_in = sum_t g_t x_t^T,  db = sum_t g_t
+// and for W = (alpha W_dale + (1 - alpha) W_free) * mask, alpha = sigmoid(a_param):
+//   dW_dale = alpha dW * mask,  dW_free = (1 - alpha) dW * mask,
+//   d a_param = alpha (1 - alpha) sum(dW * mask * (W_dale - W_free)).
+#include "cpu/replica_trainer.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+
+#include "cpu/blas.hpp"
+#include "dalesim/math.hpp"
+#include "dalesim/rng.hpp"
+#include "model/constraints.hpp"
+
+namespace dalesim::cpu {
+
+template <class Real>
+ReplicaTrainer<Real>::ReplicaTrainer(const ReplicaModel& model) : model_(model), layout_(model.layout) {
+  params_.assign(model.params.begin(), model.params.end());
+  grad_.assign(params_.size(), Real(0));
+  moment1_.assign(params_.size(), Real(0));
+  moment2_.assign(params_.size(), Real(0));
+}
+
+template <class Real>
+Real ReplicaTrainer<Real>::alpha() const {
+  switch (layout_.arch) {
+    case Arch::free: return Real(0);
+    case Arch::colei: return Real(1);
+    case Arch::mix: return Real(1) / (Real(1) + std::exp(-params_[layout_[Tensor::a].offset]));
+  }
+  return Real(0);
+}
+
+template <class Real>
+void ReplicaTrainer<Real>::build_effective() {
+  const int N = layout_.N, I = layout_.I, O = layout_.O;
+  const Real al = alpha();
+  w_eff_.assign(static_cast<size_t>(N) * N, Real(0));
+  const Real* wf = layout_.has(Tensor::W_free) ? &params_[layout_[Tensor::W_free].offset] : nullptr;
+  const Real* wd = layout_.has(Tensor::W_dale) ? &params_[layout_[Tensor::W_dale].offset] : nullptr;
+  for (size_t k = 0; k < w_eff_.size(); ++k) {
+    Real w = 0;
+    if (wd) w += al * wd[k];
+    if (wf) w += (Real(1) - al) * wf[k];
+    w_eff_[k] = w * model_.mask_rec[k];
+  }
+  const Real* wi = &params_[layout_[Tensor::W_in].offset];
+  w_in_eff_.resize(static_cast<size_t>(N) * I);
+  for (size_t k = 0; k < w_in_eff_.size(); ++k) w_in_eff_[k] = wi[k] * model_.mask_in[k];
+  const Real* wo = &params_[layout_[Tensor::W_out].offset];
+  w_out_eff_.resize(static_cast<size_t>(O) * N);
+  for (size_t k = 0; k < w_out_eff_.size(); ++k) w_out_eff_[k] = wo[k] * model_.mask_out[k];
+}
+
+template <class Real>
+PassResult ReplicaTrainer<Real>::loss_and_grad(const Batch& batch, std::int64_t iteration, bool need_grad) {
+  const int N = layout_.N, I = layout_.I, O = layout_.O, B = batch.B, T = batch.T;
+  const size_t TB = static_cast<size_t>(T) * B, BN = static_cast<size_t>(B) * N;
+  const Phi phi = model_.cfg->model.phi;
+  build_effective();
+  x_.assign(batch.x.begin(), batch.x.end());
+  y_.assign(batch.y.begin(), batch.y.end());
+  mask_.assign(batch.mask.begin(), batch.mask.end());
+  v_.resize(TB * N);
+  r_.resize(TB * N);
+  z_.resize(TB * O);
+
+  // Input drive for every step at once: u = X W_in^T + b, then the recurrence step by step.
+  gemm(false, true, static_cast<int>(TB), N, I, Real(1), x_.data(), I, w_in_eff_.data(), I, Real(0), v_.data(), N);
+  const Real* bias = &params_[layout_[Tensor::b].offset];
+  const bool noisy = model_.cfg->model.sigma_rec > 0;
+  const CounterRng noise{mix_key(model_.cfg->noise_seed, static_cast<std::uint64_t>(iteration)), 0};
+  for (int t = 0; t < T; ++t) {
+    Real* u = &v_[t * BN];  // holds u_t, overwritten by v_t below
+    if (t > 0) gemm(false, true, B, N, N, Real(1), &r_[(t - 1) * BN], N, w_eff_.data(), N, Real(1), u, N);
+    for (int b = 0; b < B; ++b)
+      for (int i = 0; i < N; ++i) {
+        const size_t k = static_cast<size_t>(b) * N + i;
+        Real drive = u[k] + bias[i];
+        if (noisy) drive += Real(model_.noise_std[i] * noise.normal(t * BN + k));
+        const Real a = model_.leak[i];
+        const Real v_prev = t > 0 ? v_[(t - 1) * BN + k] : Real(0);
+        u[k] = (Real(1) - a) * v_prev + a * drive;
+        r_[t * BN + k] = phi_apply(phi, u[k]);
+      }
+  }
+  const Real* w_out = w_out_eff_.data();
+  gemm(false, true, static_cast<int>(TB), O, N, Real(1), r_.data(), N, w_out, N, Real(0), z_.data(), O);
+  const Real* b_out = &params_[layout_[Tensor::b_out].offset];
+  double mask_sum = 0, sq = 0, rate = 0;
+  for (size_t k = 0; k < TB * O; ++k) {
+    z_[k] += b_out[k % O];
+    const double d = double(z_[k]) - y_[k];
+    sq += mask_[k] * d * d;
+    mask_sum += mask_[k];
+  }
+  for (size_t k = 0; k < TB * N; ++k) rate += r_[k];
+  PassResult res;
+  mask_sum = std::max(mask_sum, 1.0);
+  res.loss = sq / mask_sum;
+  res.mean_rate = rate / static_cast<double>(TB * N);
+  res.accuracy = std::numeric_limits<double>::quiet_NaN();
+  if (batch.acc_step >= 0) {
+    int correct = 0;
+    for (int b = 0; b < B; ++b) {
+      const Real* zb = &z_[(static_cast<size_t>(batch.acc_step) * B + b) * O];
+      const int best = static_cast<int>(std::max_element(zb + batch.acc_begin, zb + batch.acc_end) - zb);
+      correct += (best - batch.acc_begin) == batch.label[b];
+    }
+    res.accuracy = double(correct) / B;
+  }
+  if (!need_grad) return res;
+
+  // Backward.
+  std::fill(grad_.begin(), grad_.end(), Real(0));
+  e_.resize(TB * O);
+  for (size_t k = 0; k < TB * O; ++k) e_[k] = Real(2.0 * mask_[k] * (double(z_[k]) - y_[k]) / mask_sum);
+  Real* g_w_out = &grad_[layout_[Tensor::W_out].offset];
+  gemm(true, false, O, N, static_cast<int>(TB), Real(1), e_.data(), O, r_.data(), N, Real(0), g_w_out, N);
+  Real* g_b_out = &grad_[layout_[Tensor::b_out].offset];
+  for (size_t k = 0; k < TB * O; ++k) g_b_out[k % O] += e_[k];
+  dr_.resize(TB * N);
+  gemm(false, false, static_cast<int>(TB), N, O, Real(1), e_.data(), O, w_out, N, Real(0), dr_.data(), N);
+  g_.resize(TB * N);
+  for (int t = T - 1; t >= 0; --t) {
+    Real* dr = &dr_[t * BN];
+    if (t < T - 1) gemm(false, false, B, N, N, Real(1), &g_[(t + 1) * BN], N, w_eff_.data(), N, Real(1), dr, N);
+    for (size_t k = 0; k < BN; ++k) {
+      const int i = static_cast<int>(k % N);
+      const Real a = model_.leak[i];
+      // dL/dv_t, recovered from g_{t+1} = a dL/dv_{t+1}.
+      Real dv = phi_grad(phi, v_[t * BN + k], r_[t * BN + k]) * dr[k];
+      if (t < T - 1) dv += (Real(1) - a) / a * g_[(t + 1) * BN + k];
+      g_[t * BN + k] = a * dv;
+    }
+  }
+  d_w_eff_.assign(static_cast<size_t>(N) * N, Real(0));
+  if (T > 1)
+    gemm(true, false, N, N, static_cast<int>((T - 1) * B), Real(1), &g_[BN], N, r_.data(), N, Real(0),
+         d_w_eff_.data(), N);
+  Real* g_w_in = &grad_[layout_[Tensor::W_in].offset];
+  gemm(true, false, N, I, static_cast<int>(TB), Real(1), g_.data(), N, x_.data(), I, Real(0), g_w_in, I);
+  for (size_t k = 0; k < static_cast<size_t>(N) * I; ++k) g_w_in[k] *= model_.mask_in[k];
+  for (size_t k = 0; k < static_cast<size_t>(O) * N; ++k) g_w_out[k] *= model_.mask_out[k];
+  Real* g_b = &grad_[layout_[Tensor::b].offset];
+  for (size_t k = 0; k < TB * N; ++k) g_b[k % N] += g_[k];
+
+  const Real al = alpha();
+  const Real* wf = layout_.has(Tensor::W_free) ? &params_[layout_[Tensor::W_free].offset] : nullptr;
+  const Real* wd = layout_.has(Tensor::W_dale) ? &params_[layout_[Tensor::W_dale].offset] : nullptr;
+  Real* g_wf = wf ? &grad_[layout_[Tensor::W_free].offset] : nullptr;
+  Real* g_wd = wd ? &grad_[layout_[Tensor::W_dale].offset] : nullptr;
+  double d_alpha = 0;
+  for (size_t k = 0; k < d_w_eff_.size(); ++k) {
+    const Real dw = d_w_eff_[k] * model_.mask_rec[k];
+    if (g_wd) g_wd[k] = al * dw;
+    if (g_wf) g_wf[k] = (Real(1) - al) * dw;
+    if (wd && wf) d_alpha += double(dw) * (double(wd[k]) - wf[k]);
+  }
+  if (layout_.has(Tensor::a)) grad_[layout_[Tensor::a].offset] = Real(d_alpha * al * (1 - al));
+  return res;
+}
+
+template <class Real>
+double ReplicaTrainer<Real>::dale_violation() const {
+  const int N = layout_.N;
+  int mixed = 0;
+  for (int j = 0; j < N; ++j) {
+    bool pos = false, neg = false;
+    for (int i = 0; i < N; ++i) {
+      const Real w = w_eff_[static_cast<size_t>(i) * N + j];
+      pos |= w > 0;
+      neg |= w < 0;
+    }
+    mixed += pos && neg;
+  }
+  return N ? double(mixed) / N : 0.0;
+}
+
+template <class Real>
+void ReplicaTrainer<Real>::apply_update() {
+  const TrainConfig& tc = model_.cfg->train;
+  const size_t alpha_at = layout_.has(Tensor::a) ? layout_[Tensor::a].offset : params_.size();
+  if (tc.optimizer == Optim::adam) ++adam_steps_;
+  const double bc1 = 1 - std::pow(tc.beta1, double(adam_steps_)), bc2 = 1 - std::pow(tc.beta2, double(adam_steps_));
+  for (size_t k = 0; k < params_.size(); ++k) {
+    const Real lr = Real(k == alpha_at ? tc.alpha_lr() : tc.lr);
+    const Real g = grad_[k];
+    if (tc.optimizer == Optim::sgd) {
+      moment1_[k] = Real(tc.momentum) * moment1_[k] + g;
+      params_[k] -= lr * moment1_[k];
+    } else {
+      moment1_[k] = Real(tc.beta1) * moment1_[k] + Real(1 - tc.beta1) * g;
+      moment2_[k] = Real(tc.beta2) * moment2_[k] + Real(1 - tc.beta2) * g * g;
+      const Real m_hat = moment1_[k] / Real(bc1), v_hat = moment2_[k] / Real(bc2);
+      params_[k] -= lr * m_hat / (std::sqrt(v_hat) + Real(tc.eps));
+    }
+  }
+  project_constraints<Real>(model_, params_.data());
+}
+
+template <class Real>
+StepMetrics ReplicaTrainer<Real>::train_step(const Batch& batch, std::int64_t iteration) {
+  StepMetrics m;
+  const double nan = std::numeric_limits<double>::quiet_NaN();
+  if (diverged()) {
+    m.loss = m.accuracy = m.grad_norm = m.mean_rate = m.dale_violation = nan;
+    m.alpha = layout_.arch == Arch::mix ? double(alpha()) : nan;
+    return m;
+  }
+  const PassResult pass = loss_and_grad(batch, iteration, true);
+  double sq = 0;
+  for (Real g : grad_) sq += double(g) * g;
+  const double norm = std::sqrt(sq);
+  m.loss = pass.loss;
+  m.accuracy = pass.accuracy;
+  m.mean_rate = pass.mean_rate;
+  m.grad_norm = norm;
+  m.alpha = layout_.arch == Arch::mix ? double(alpha()) : nan;
+  m.dale_violation = dale_violation();
+  if (!std::isfinite(pass.loss) || !std::isfinite(norm)) {
+    diverged_step_ = iteration;  // frozen from here on; the others go on
+    return m;
+  }
+  const double clip = model_.cfg->train.clip;
+  if (clip > 0 && norm > clip)
+    for (Real& g : grad_) g *= Real(clip / norm);
+  apply_update();
+  return m;
+}
+
+template <class Real>
+void ReplicaTrainer<Real>::write_back(ReplicaModel& model) const {
+  model.params.assign(params_.begin(), params_.end());
+}
+
+template class ReplicaTrainer<float>;
+template class ReplicaTrainer<double>;
+
+}  // namespace dalesim::cpu

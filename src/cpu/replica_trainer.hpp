@@ -1,0 +1,64 @@
+// One replica's forward pass, exact BPTT gradient, optimiser step and constraints, on the CPU.
+// The readable definition of the model's arithmetic that every other backend is held to.
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+#include "dalesim/history.hpp"
+#include "dalesim/model.hpp"
+#include "dalesim/task.hpp"
+
+namespace dalesim::cpu {
+
+// What one forward(+backward) pass measures.
+struct PassResult {
+  double loss = 0;
+  double accuracy = 0;   // NaN when the batch defines none
+  double mean_rate = 0;  // mean phi(v) over time, batch and units
+};
+
+template <class Real>
+class ReplicaTrainer {
+ public:
+  explicit ReplicaTrainer(const ReplicaModel& model);
+
+  // Loss on `batch` (noise drawn for `iteration`); with `need_grad`, also the gradient of every
+  // parameter in grad() (layout order, same as params()).
+  PassResult loss_and_grad(const Batch& batch, std::int64_t iteration, bool need_grad);
+
+  // One iteration: loss_and_grad, global-norm clipping, optimiser update, constraints. A replica
+  // whose loss or gradient is not finite is marked diverged and left unchanged from then on.
+  StepMetrics train_step(const Batch& batch, std::int64_t iteration);
+
+  std::vector<Real>& params() { return params_; }
+  const std::vector<Real>& params() const { return params_; }
+  const std::vector<Real>& grad() const { return grad_; }
+  bool diverged() const { return diverged_step_ >= 0; }
+  std::int64_t diverged_step() const { return diverged_step_; }
+  // Copies the parameters back into the host model (double).
+  void write_back(ReplicaModel& model) const;
+
+  Real alpha() const;
+  // Fraction of columns of the effective W_rec holding both signs.
+  double dale_violation() const;
+
+ private:
+  void build_effective();
+  void apply_update();
+
+  const ReplicaModel& model_;
+  const ParamLayout& layout_;
+  std::vector<Real> params_, grad_, moment1_, moment2_;
+  std::int64_t adam_steps_ = 0;
+  std::int64_t diverged_step_ = -1;
+  // Workspace, resized on first use of a batch shape.
+  std::vector<Real> w_eff_, w_in_eff_, w_out_eff_, d_w_eff_;  // [N,N], [N,I], [O,N], [N,N]
+  std::vector<Real> x_, y_, mask_;                            // [T,B,I], [T,B,O], [T,B,O]
+  std::vector<Real> v_, r_, z_, e_, dr_, g_;                  // [T,B,N] or [T,B,O]
+};
+
+extern template class ReplicaTrainer<float>;
+extern template class ReplicaTrainer<double>;
+
+}  // namespace dalesim::cpu

@@ -1,0 +1,29 @@
+// Progress reporting: a live line on a terminal and a JSON-lines log beside the output file that can
+// be followed (tail -f) without opening the HDF5 file.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <fstream>
+#include <string>
+
+namespace dalesim {
+
+class Progress {
+ public:
+  Progress(std::int64_t n_steps, int n_replicas, const std::string& log_path, bool live);
+  ~Progress();
+  // Called after step `step` (0-based) completes.
+  void update(std::int64_t step, double mean_loss, int n_diverged, bool logged_row);
+  void finish(const std::string& status);
+  double elapsed_seconds() const;
+
+ private:
+  std::int64_t n_steps_;
+  int n_replicas_;
+  bool live_;
+  std::ofstream log_;
+  std::chrono::steady_clock::time_point start_, last_draw_;
+};
+
+}  // namespace dalesim
