@@ -1,1 +1,386 @@
-// placeholder
+// Sweep files: parse the TOML, expand grid x zip x seeds into per-replica configs and validate
+// every replica before anything runs.
+#include "dalesim/sweep.hpp"
+
+#include <toml++/toml.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <optional>
+#include <set>
+#include <sstream>
+
+#include "dalesim/task.hpp"
+#include "sweep/keys.hpp"
+
+namespace dalesim {
+
+namespace {
+
+using keys::KeySource;
+
+constexpr std::size_t max_replicas = 1000000;
+
+// A leaf of a (possibly nested) TOML table, with its flattened dotted key.
+struct Leaf {
+  std::string key;
+  const toml::node* node;
+};
+
+// One sweep axis: a grid key, a [[sweep.zip]] group (several keys varying together) or the seeds.
+struct Axis {
+  std::vector<std::string> keys;           // canonical keys, declared order
+  std::vector<KeySource> sources;          // per key
+  std::vector<std::vector<Value>> values;  // [key][position]
+  std::size_t size() const { return values.front().size(); }
+};
+
+std::string where(const std::string& origin, const toml::node& n) {
+  const toml::source_position& p = n.source().begin;
+  return p ? origin + ":" + std::to_string(p.line) : origin;
+}
+
+// toml++ keeps tables sorted by key; declared order is recovered from source positions.
+void flatten(const toml::node& node, const std::string& key, std::vector<Leaf>& out) {
+  const toml::table* t = node.as_table();
+  if (!t || t->empty()) {
+    out.push_back({key, &node});
+    return;
+  }
+  for (auto&& [k, child] : *t)
+    flatten(child, key.empty() ? std::string(k.str()) : key + "." + std::string(k.str()), out);
+}
+
+void sort_by_position(std::vector<Leaf>& leaves) {
+  std::stable_sort(leaves.begin(), leaves.end(), [](const Leaf& a, const Leaf& b) {
+    const auto& pa = a.node->source().begin;
+    const auto& pb = b.node->source().begin;
+    return pa.line != pb.line ? pa.line < pb.line : pa.column < pb.column;
+  });
+}
+
+std::vector<Leaf> sorted_leaves(const toml::table& t) {
+  std::vector<Leaf> out;
+  for (auto&& [k, child] : t) flatten(child, std::string(k.str()), out);
+  sort_by_position(out);
+  return out;
+}
+
+std::optional<Value> to_value(const toml::node& n) {
+  if (auto v = n.as_boolean()) return Value(v->get());
+  if (auto v = n.as_integer()) return Value(v->get());
+  if (auto v = n.as_floating_point()) return Value(v->get());
+  if (auto v = n.as_string()) return Value(v->get());
+  if (auto a = n.as_array()) {
+    std::vector<double> xs;
+    for (const toml::node& e : *a) {
+      if (auto i = e.as_integer())
+        xs.push_back(static_cast<double>(i->get()));
+      else if (auto d = e.as_floating_point())
+        xs.push_back(d->get());
+      else
+        return std::nullopt;
+    }
+    return Value(std::move(xs));
+  }
+  return std::nullopt;
+}
+
+std::string render(const toml::node& n) {
+  if (auto v = to_value(n)) return format_value(*v);
+  std::ostringstream os;
+  n.visit([&](const auto& x) { os << x; });
+  return os.str();
+}
+
+// Renders a value as TOML (strings escaped), for the resolved config text.
+std::string toml_value(const Value& v) {
+  if (v.index() != 3) return format_value(v);
+  std::string out = "\"";
+  for (char c : std::get<std::string>(v)) {
+    if (c == '"' || c == '\\')
+      out += '\\', out += c;
+    else if (c == '\n')
+      out += "\\n";
+    else if (c == '\t')
+      out += "\\t";
+    else if (static_cast<unsigned char>(c) < 0x20) {
+      char buf[8];
+      std::snprintf(buf, sizeof buf, "\\u%04x", c);
+      out += buf;
+    } else
+      out += c;
+  }
+  return out + "\"";
+}
+
+std::string list_text(const std::vector<Value>& xs) {
+  std::string out = "[";
+  for (std::size_t i = 0; i < xs.size(); ++i) out += (i ? ", " : "") + toml_value(xs[i]);
+  return out + "]";
+}
+
+std::string with_hint(const std::string& where, const std::string& extra) {
+  return extra.empty() ? where : where + ": " + extra;
+}
+
+// Converts and checks one value written for `key` (unknown keys and wrong types are errors).
+Value read_value(const std::string& key, const toml::node& n, const KeySource& src) {
+  if (!keys::is_config_key(key) && !keys::is_task_param(key)) {
+    const std::string near = keys::closest_key(key);
+    throw ConfigError(src.written, render(n), "a key listed in docs/sweep-format.md",
+                      with_hint(src.where, near.empty() ? "unknown key" : "unknown key; did you mean " + near + "?"));
+  }
+  std::optional<Value> v = to_value(n);
+  if (!v) {
+    std::string allowed = "bool, int, float, string or a list of numbers";
+    for (const KeySpec& k : config_keys())
+      if (k.key == key) allowed = k.allowed;
+    throw ConfigError(src.written, render(n), allowed, with_hint(src.where, "wrong type"));
+  }
+  return keys::check_value(key, *v, src);
+}
+
+// Reads the list of one axis key ("sweep.grid.<key>" or "sweep.zip.<key>").
+std::vector<Value> read_axis_list(const std::string& key, const toml::node& n, const KeySource& src) {
+  const toml::array* a = n.as_array();
+  if (!keys::is_config_key(key) && !keys::is_task_param(key)) read_value(key, n, src);  // throws unknown key
+  if (!keys::is_sweepable(key))
+    throw ConfigError(src.written, render(n), "a per-replica key", with_hint(src.where, key + " cannot be swept"));
+  if (!a) throw ConfigError(src.written, render(n), "a non-empty list of values", with_hint(src.where, "not a list"));
+  if (a->empty())
+    throw ConfigError(src.written, "[]", "a non-empty list of values", with_hint(src.where, "empty grid list"));
+  std::vector<Value> out;
+  for (const toml::node& e : *a) out.push_back(read_value(key, e, src));
+  return out;
+}
+
+Axis read_seeds(const toml::node& n, const std::string& origin) {
+  const KeySource src{"sweep.seeds", where(origin, n)};
+  const std::string allowed = "an int n >= 1 (seeds 0..n-1) or a non-empty list of ints >= 0";
+  Axis axis{{"seed"}, {src}, {{}}};
+  if (auto i = n.as_integer()) {
+    if (i->get() <= 0) throw ConfigError(src.written, render(n), allowed, src.where);
+    if (static_cast<std::uint64_t>(i->get()) > max_replicas)
+      throw ConfigError(src.written, render(n), "at most " + std::to_string(max_replicas) + " replicas", src.where);
+    for (std::int64_t s = 0; s < i->get(); ++s) axis.values[0].push_back(s);
+    return axis;
+  }
+  const toml::array* a = n.as_array();
+  if (!a || a->empty()) throw ConfigError(src.written, render(n), allowed, src.where);
+  for (const toml::node& e : *a) {
+    if (!e.is_integer())
+      throw ConfigError(src.written, render(n), allowed, with_hint(src.where, "not an int: " + render(e)));
+    axis.values[0].push_back(keys::check_value("seed", *to_value(e), src));
+  }
+  return axis;
+}
+
+Axis read_zip(const toml::table& t, const std::string& origin) {
+  if (t.empty())
+    throw ConfigError("sweep.zip", "{}", "at least one key with a non-empty list",
+                      with_hint(where(origin, t), "empty zip"));
+  Axis axis;
+  for (const Leaf& leaf : sorted_leaves(t)) {
+    const KeySource src{"sweep.zip." + leaf.key, where(origin, *leaf.node)};
+    std::vector<Value> vals = read_axis_list(leaf.key, *leaf.node, src);
+    if (!axis.values.empty() && vals.size() != axis.size())
+      throw ConfigError(src.written, list_text(vals),
+                        "a list of length " + std::to_string(axis.size()) + ", like " + axis.sources[0].written,
+                        with_hint(src.where, "zipped lists must have equal lengths"));
+    axis.keys.push_back(leaf.key);
+    axis.sources.push_back(src);
+    axis.values.push_back(std::move(vals));
+  }
+  return axis;
+}
+
+// Reads [sweep]; returns the axes in expansion order (grid, zip groups, seeds last = fastest).
+std::vector<Axis> read_sweep_section(const toml::table& sweep, const std::string& origin) {
+  std::vector<Axis> grid, zips;
+  std::optional<Axis> seeds;
+  for (auto&& [k, node] : sweep) {
+    const std::string key(k.str());
+    if (key == "seeds") {
+      seeds = read_seeds(node, origin);
+    } else if (key == "grid") {
+      const toml::table* t = node.as_table();
+      if (!t || t->empty())
+        throw ConfigError("sweep.grid", render(node), "a table of key = non-empty list of values",
+                          with_hint(where(origin, node), "empty grid"));
+      for (const Leaf& leaf : sorted_leaves(*t)) {
+        const KeySource src{"sweep.grid." + leaf.key, where(origin, *leaf.node)};
+        grid.push_back(Axis{{leaf.key}, {src}, {read_axis_list(leaf.key, *leaf.node, src)}});
+      }
+    } else if (key == "zip") {
+      if (const toml::table* t = node.as_table()) {
+        zips.push_back(read_zip(*t, origin));
+      } else if (const toml::array* a = node.as_array(); a && a->is_array_of_tables()) {
+        for (const toml::node& e : *a) zips.push_back(read_zip(*e.as_table(), origin));
+      } else {
+        throw ConfigError("sweep.zip", render(node), "[[sweep.zip]] tables of equal-length lists", where(origin, node));
+      }
+    } else {
+      std::string extra = "unknown key";
+      for (const char* known : {"seeds", "grid", "zip"})
+        if (key.compare(0, 3, known, 3) == 0) extra += std::string("; did you mean sweep.") + known + "?";
+      throw ConfigError("sweep." + key, render(node), "sweep.seeds, sweep.grid, [[sweep.zip]]",
+                        with_hint(where(origin, node), extra));
+    }
+  }
+  std::vector<Axis> axes = std::move(grid);
+  for (Axis& z : zips) axes.push_back(std::move(z));
+  if (seeds) axes.push_back(std::move(*seeds));
+  return axes;
+}
+
+std::string emit_resolved(const std::string& name, const ReplicaConfig& base, const keys::SourceMap& given,
+                          const std::vector<Axis>& axes, const toml::table* sweep) {
+  std::ostringstream os;
+  std::string section;
+  for (const KeySpec& k : config_keys()) {
+    const auto dot = k.key.find('.');
+    const std::string sec = dot == std::string::npos ? "" : k.key.substr(0, dot);
+    const std::string leaf = k.key.substr(dot == std::string::npos ? 0 : dot + 1);
+    if (sec != section) os << "\n[" << (section = sec) << "]\n";
+    if (k.key == "name") {
+      os << "name = " << toml_value(name) << "\n";
+    } else if (k.key.find("_seed") != std::string::npos && !given.count(k.key)) {
+      // Derived seeds are uint64 (may not fit a TOML int) and vary with seed: a comment suffices.
+      const std::string stream = k.key.substr(0, k.key.find('_'));
+      os << "# " << leaf << " = derive_seed(seed, \"" << stream << "\") = " << derive_seed(base.seed, stream.c_str())
+         << "\n";
+    } else if (k.key == "train.lr_alpha" && base.train.lr_alpha < 0) {
+      os << "# lr_alpha: same as lr\n";
+    } else {
+      os << leaf << " = " << toml_value(keys::get_value(base, k.key)) << "\n";
+      if (k.key == "task.batch") {  // the task's own parameters follow its name and batch
+        std::map<std::string, Value> params = base.task.params;
+        for (const TaskInfo& t : task_registry())
+          if (t.name == base.task.name)
+            for (const ParamSpec& p : t.params) params.emplace(p.key, p.default_value);
+        for (const auto& [pk, pv] : params) os << pk << " = " << toml_value(pv) << "\n";
+      }
+    }
+  }
+  if (sweep) {
+    os << "\n[sweep]\n";
+    for (const Axis& a : axes)
+      if (a.sources[0].written == "sweep.seeds") {
+        const toml::node& n = *sweep->get("seeds");
+        os << "seeds = " << (n.is_integer() ? render(n) : list_text(a.values[0])) << "\n";
+      }
+    bool grid_open = false;
+    for (const Axis& a : axes) {
+      const std::string& w = a.sources[0].written;
+      if (w.rfind("sweep.grid.", 0) == 0) {
+        if (!grid_open) os << "\n[sweep.grid]\n", grid_open = true;
+        os << "\"" << a.keys[0] << "\" = " << list_text(a.values[0]) << "\n";
+      } else if (w.rfind("sweep.zip.", 0) == 0) {
+        os << "\n[[sweep.zip]]\n";
+        for (std::size_t j = 0; j < a.keys.size(); ++j)
+          os << "\"" << a.keys[j] << "\" = " << list_text(a.values[j]) << "\n";
+      }
+    }
+  }
+  return os.str();
+}
+
+Sweep parse_sweep_impl(const std::string& text, const std::string& origin, const std::string& default_name) {
+  toml::table root;
+  try {
+    root = toml::parse(text, origin);
+  } catch (const toml::parse_error& e) {
+    const auto& p = e.source().begin;
+    throw ConfigError(origin + ":" + std::to_string(p.line) + ":" + std::to_string(p.column), "", "valid TOML syntax",
+                      std::string(e.description()));
+  }
+
+  Sweep out;
+  out.name = default_name;
+  out.source_text = text;
+  const toml::table* sweep = nullptr;
+  std::vector<Leaf> leaves;
+  for (auto&& [k, node] : root) {
+    if (k.str() == "sweep" && node.is_table())
+      sweep = node.as_table();
+    else
+      flatten(node, std::string(k.str()), leaves);
+  }
+  sort_by_position(leaves);
+
+  // Base config: every key outside [sweep], checked one by one.
+  ReplicaConfig base;
+  keys::SourceMap given;
+  for (const Leaf& leaf : leaves) {
+    const KeySource src{leaf.key, where(origin, *leaf.node)};
+    const Value v = read_value(leaf.key, *leaf.node, src);
+    if (leaf.key == "name") out.name = std::get<std::string>(v);
+    keys::set_value(base, leaf.key, v);
+    given[leaf.key] = src;
+  }
+  const keys::SourceMap base_given = given;
+
+  std::vector<Axis> axes;
+  if (sweep) axes = read_sweep_section(*sweep, origin);
+  std::size_t n_replicas = 1;
+  std::set<std::string> axis_keys;
+  for (const Axis& a : axes) {
+    for (std::size_t j = 0; j < a.keys.size(); ++j) {
+      if (!axis_keys.insert(a.keys[j]).second)
+        throw ConfigError(a.sources[j].written, list_text(a.values[j]),
+                          "each key on at most one axis (sweep.grid, sweep.zip, sweep.seeds)",
+                          with_hint(a.sources[j].where, "duplicate axis " + a.keys[j]));
+      given[a.keys[j]] = a.sources[j];  // the grid wins over the base value
+      out.axis_keys.push_back(a.keys[j]);
+    }
+    if (a.size() > max_replicas / n_replicas)
+      throw ConfigError("sweep", "more than " + std::to_string(max_replicas) + " replicas",
+                        "at most " + std::to_string(max_replicas) + " replicas", "split the sweep into several files");
+    n_replicas *= a.size();
+  }
+
+  // Expansion: mixed-radix over the axes, the last axis (seeds) varying fastest.
+  std::set<std::string> checked_tasks;
+  out.replicas.reserve(n_replicas);
+  std::vector<std::size_t> idx(axes.size());
+  for (std::size_t r = 0; r < n_replicas; ++r) {
+    std::size_t rest = r;
+    for (std::size_t a = axes.size(); a-- > 0;) idx[a] = rest % axes[a].size(), rest /= axes[a].size();
+    ReplicaConfig cfg = base;
+    cfg.id = static_cast<int>(r);
+    for (std::size_t a = 0; a < axes.size(); ++a)
+      for (std::size_t j = 0; j < axes[a].keys.size(); ++j) {
+        const Value& v = axes[a].values[j][idx[a]];
+        keys::set_value(cfg, axes[a].keys[j], v);
+        cfg.axes.emplace_back(axes[a].keys[j], v);
+      }
+    keys::resolve_replica(cfg, given, checked_tasks);
+    out.replicas.push_back(std::move(cfg));
+  }
+  out.resolved_text = emit_resolved(out.name, base, base_given, axes, sweep);
+  return out;
+}
+
+}  // namespace
+
+Sweep parse_sweep(const std::string& text, const std::string& origin) {
+  return parse_sweep_impl(text, origin, "sweep");
+}
+
+Sweep load_sweep_file(const std::string& path) {
+  std::error_code ec;
+  std::ifstream in(path, std::ios::binary);
+  if (!in || std::filesystem::is_directory(path, ec)) throw ConfigError("sweep file", path, "a readable TOML file");
+  std::ostringstream text;
+  text << in.rdbuf();
+  if (in.bad()) throw ConfigError("sweep file", path, "a readable TOML file", "read error");
+  std::string stem = std::filesystem::path(path).stem().string();
+  Sweep s = parse_sweep_impl(text.str(), path, stem.empty() ? "sweep" : stem);
+  s.source_path = path;
+  return s;
+}
+
+}  // namespace dalesim
