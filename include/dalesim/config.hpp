@@ -30,8 +30,15 @@ using Value = std::variant<bool, std::int64_t, double, std::string, std::vector<
 // Renders a value the way a user would write it in the sweep file ("0.5", "\"mix\"", "[1, 2]").
 std::string format_value(const Value& v);
 
-// A user-facing error in the input (sweep file, task parameters, CLI values). Exit code 2.
-class ConfigError : public std::runtime_error {
+// An error in what the user gave us (a file, an argument): exit code 2, never a crash.
+class InputError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+// A bad value in the configuration (sweep file, task parameters, CLI values), naming the key, the
+// value and what is allowed. Exit code 2.
+class ConfigError : public InputError {
  public:
   ConfigError(std::string key, std::string value, std::string allowed, std::string hint = "");
   const std::string& key() const { return key_; }

@@ -25,7 +25,12 @@ Action add_inspect_command(CLI::App& app) {
   CLI::App* cmd = app.add_subcommand("inspect", "print a table of the replicas in an output file and their final metrics");
   cmd->add_option("file", *path, "dalesim HDF5 output")->required();
   return [path]() {
-    const RunFile f = read_run_file(*path);
+    RunFile f;
+    try {
+      f = read_run_file(*path);
+    } catch (const std::runtime_error& e) {
+      throw InputError(e.what());  // an unreadable file named by the user is bad input
+    }
     std::printf("%s: %d replicas, status %s, backend %s (%s), %zu logged steps, %zu checkpoints\n", path->c_str(),
                 f.n_replicas, f.status.c_str(), f.backend.c_str(), f.device.c_str(), f.history_step.size(),
                 f.checkpoint_step.size());

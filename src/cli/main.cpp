@@ -32,7 +32,7 @@ int main(int argc, char** argv) {
   try {
     for (const auto& [name, action] : actions)
       if (app.get_subcommand(name)->parsed()) return action();
-  } catch (const dalesim::ConfigError& e) {
+  } catch (const dalesim::InputError& e) {
     std::cerr << "dalesim: error: " << e.what() << "\n";
     return 2;
   } catch (const std::exception& e) {

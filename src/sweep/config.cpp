@@ -36,7 +36,7 @@ std::string format_double(double d) {
 }  // namespace
 
 ConfigError::ConfigError(std::string key, std::string value, std::string allowed, std::string hint)
-    : std::runtime_error(build_message(key, value, allowed, hint)),
+    : InputError(build_message(key, value, allowed, hint)),
       key_(std::move(key)),
       value_(std::move(value)),
       allowed_(std::move(allowed)),
