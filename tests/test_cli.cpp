@@ -1,1 +1,152 @@
-// placeholder
+// The `dalesim` program end to end: exit codes, messages and files for good and bad input.
+#include <gtest/gtest.h>
+
+#include <sys/wait.h>
+
+#include <array>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <string>
+
+namespace {
+
+namespace fs = std::filesystem;
+
+struct Outcome {
+  int code = -1;
+  std::string output;  // stdout and stderr together
+};
+
+Outcome run_dalesim(const std::string& args) {
+  const std::string cmd = std::string(DALESIM_BINARY) + " " + args + " 2>&1";
+  Outcome o;
+  FILE* pipe = popen(cmd.c_str(), "r");
+  if (!pipe) return o;
+  std::array<char, 4096> buf;
+  size_t n;
+  while ((n = fread(buf.data(), 1, buf.size(), pipe)) > 0) o.output.append(buf.data(), n);
+  const int status = pclose(pipe);
+  o.code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  return o;
+}
+
+class Cli : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = fs::path(::testing::TempDir()) / ("dalesim_cli_" + std::to_string(::getpid()));
+    fs::create_directories(dir_);
+  }
+  void TearDown() override { fs::remove_all(dir_); }
+  std::string write(const std::string& name, const std::string& text) {
+    const fs::path p = dir_ / name;
+    std::ofstream(p) << text;
+    return p.string();
+  }
+  std::string path(const std::string& name) const { return (dir_ / name).string(); }
+  fs::path dir_;
+};
+
+const char* kSmallSweep = R"(
+name = "cli-small"
+[model]
+arch = "mix"
+n_units = 8
+[task]
+name = "adding"
+T = 6
+batch = 4
+[train]
+n_steps = 7
+log_every = 3
+checkpoint_every = 5
+[sweep]
+seeds = 2
+[sweep.grid]
+"model.alpha_init" = [0.3, 0.7]
+)";
+
+TEST_F(Cli, ValidateReportsTheDemoSweep) {
+  const Outcome o = run_dalesim("validate " + std::string(DALESIM_SOURCE_DIR) + "/data/sweeps/demo.toml");
+  EXPECT_EQ(o.code, 0) << o.output;
+  EXPECT_NE(o.output.find("36 replicas"), std::string::npos) << o.output;
+  EXPECT_NE(o.output.find("estimated training memory"), std::string::npos);
+}
+
+TEST_F(Cli, RunWritesAFileThatInspectReads) {
+  const std::string sweep = write("small.toml", kSmallSweep), out = path("small.h5");
+  const Outcome o = run_dalesim("run " + sweep + " -o " + out + " --backend cpu --threads 2");
+  ASSERT_EQ(o.code, 0) << o.output;
+  EXPECT_TRUE(fs::exists(out));
+  EXPECT_NE(o.output.find("model.alpha_init=0.3"), std::string::npos) << o.output;  // the summary table
+  const Outcome i = run_dalesim("inspect " + out);
+  EXPECT_EQ(i.code, 0) << i.output;
+  EXPECT_NE(i.output.find("4 replicas, status complete"), std::string::npos) << i.output;
+  // Existing output: refused without --force, the file left untouched.
+  const auto size = fs::file_size(out);
+  const Outcome again = run_dalesim("run " + sweep + " -o " + out + " --backend cpu");
+  EXPECT_EQ(again.code, 2);
+  EXPECT_NE(again.output.find("--force"), std::string::npos) << again.output;
+  EXPECT_EQ(fs::file_size(out), size);
+  EXPECT_EQ(run_dalesim("run " + sweep + " -o " + out + " --backend cpu --force").code, 0);
+}
+
+TEST_F(Cli, BadSweepFilesExitTwoNamingTheKeyAndWriteNothing) {
+  struct Case {
+    std::string text, must_mention;
+  };
+  const Case cases[] = {
+      {"[model]\nn_unitz = 8\n", "n_unitz"},
+      {"[model]\nn_units = \"many\"\n", "model.n_units"},
+      {"[model]\nalpha_init = 1.5\n", "1.5"},
+      {"[task]\nname = \"adding\"\nT = 1\n", "task.T"},
+      {"[sweep.grid]\n\"model.n_units\" = []\n", "model.n_units"},
+      {"[model\narch = 3\n", "bad.toml"},
+  };
+  for (const Case& c : cases) {
+    const std::string sweep = write("bad.toml", c.text), out = path("never.h5");
+    const Outcome o = run_dalesim("run " + sweep + " -o " + out);
+    EXPECT_EQ(o.code, 2) << c.text << "\n" << o.output;
+    EXPECT_NE(o.output.find(c.must_mention), std::string::npos) << c.text << "\n" << o.output;
+    EXPECT_FALSE(fs::exists(out)) << c.text;
+    EXPECT_FALSE(fs::exists(out + ".progress")) << c.text;
+    EXPECT_EQ(run_dalesim("validate " + sweep).code, 2) << c.text;
+  }
+  const Outcome missing = run_dalesim("run " + path("nope.toml") + " -o " + path("x.h5"));
+  EXPECT_EQ(missing.code, 2);
+  EXPECT_NE(missing.output.find("nope.toml"), std::string::npos);
+}
+
+TEST_F(Cli, BadArgumentsAndUnreadableFiles) {
+  EXPECT_EQ(run_dalesim("").code, 2);
+  EXPECT_EQ(run_dalesim("frobnicate").code, 2);
+  const std::string sweep = write("small.toml", kSmallSweep);
+  EXPECT_EQ(run_dalesim("run " + sweep + " -o " + path("a.h5") + " --backend tpu").code, 2);
+  const Outcome no_dir = run_dalesim("run " + sweep + " -o " + path("missing/dir/a.h5"));
+  EXPECT_EQ(no_dir.code, 2) << no_dir.output;
+  EXPECT_NE(no_dir.output.find("missing/dir"), std::string::npos);
+  const Outcome text = run_dalesim("inspect " + write("notes.h5", "not an hdf5 file\n"));
+  EXPECT_EQ(text.code, 2);
+  EXPECT_NE(text.output.find("notes.h5"), std::string::npos) << text.output;
+  const Outcome absent = run_dalesim("inspect " + path("absent.h5"));
+  EXPECT_EQ(absent.code, 2);
+  EXPECT_NE(absent.output.find("absent.h5"), std::string::npos);
+}
+
+TEST_F(Cli, CudaWithoutADeviceIsAClearError) {
+  const std::string sweep = write("small.toml", kSmallSweep);
+  const Outcome o = run_dalesim("run " + sweep + " -o " + path("c.h5") + " --backend cuda");
+  EXPECT_NE(o.code, 0);
+  EXPECT_NE(o.output.find("cuda"), std::string::npos) << o.output;
+  EXPECT_FALSE(fs::exists(path("c.h5")));
+}
+
+TEST_F(Cli, TasksListsEveryTaskWithParameters) {
+  const Outcome o = run_dalesim("tasks");
+  EXPECT_EQ(o.code, 0);
+  EXPECT_NE(o.output.find("adding"), std::string::npos);
+  EXPECT_NE(o.output.find("perceptual_dm"), std::string::npos);
+  EXPECT_NE(o.output.find("task.coherences"), std::string::npos);
+}
+
+}  // namespace

@@ -396,3 +396,16 @@ TEST(SweepDocs, EveryKeyIsDocumented) {
     EXPECT_NE(doc.find(k.allowed), std::string::npos) << k.key << ": allowed text '" << k.allowed << "' not in docs";
   }
 }
+
+namespace dalesim {
+namespace {
+TEST(SweepFormat, ValuesPrintAsAUserWouldWriteThem) {
+  EXPECT_EQ(format_value(Value{100.0}), "100.0");
+  EXPECT_EQ(format_value(Value{0.005}), "0.005");
+  EXPECT_EQ(format_value(Value{2.5e20}), "2.5e+20");
+  EXPECT_EQ(format_value(Value{std::int64_t{7}}), "7");
+  EXPECT_EQ(format_value(Value{std::string("mix")}), "\"mix\"");
+  EXPECT_EQ(format_value(Value{std::vector<double>{0.0, 6.4}}), "[0.0, 6.4]");
+}
+}  // namespace
+}  // namespace dalesim

@@ -48,6 +48,10 @@ Action add_run_command(CLI::App& app, const std::string& command_line) {
     const std::filesystem::path out(o->output);
     if (std::filesystem::exists(out) && !o->force)
       throw ConfigError("--output", o->output, "a path that does not exist yet", "pass --force to overwrite it");
+    const std::filesystem::path dir = out.parent_path().empty() ? std::filesystem::path(".") : out.parent_path();
+    if (!std::filesystem::is_directory(dir))
+      throw ConfigError("--output", o->output, "a file in an existing directory",
+                        "directory " + dir.string() + " does not exist");
     RunOptions ro;
     ro.output = o->output;
     ro.overwrite = o->force;

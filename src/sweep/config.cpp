@@ -4,6 +4,7 @@
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <sstream>
 
 namespace dalesim {
@@ -25,6 +26,10 @@ std::string format_double(double d) {
   for (int prec = 1; prec <= 17; ++prec) {
     char b2[64];
     std::snprintf(b2, sizeof b2, "%.*g", prec, d);
+    const bool exponent = std::strchr(b2, 'e') != nullptr;
+    const double mag = std::fabs(d);
+    // "100.0" rather than "1e+02": exponents only for very large or very small magnitudes.
+    if (exponent && mag >= 1e-5 && mag < 1e16) continue;
     if (std::strtod(b2, nullptr) == d) {
       std::string s = b2;
       if (s.find_first_of(".eEn") == std::string::npos) s += ".0";
