@@ -1,1 +1,411 @@
-// placeholder
+// The HDF5 history writer: creates the run's output file, writes the root attributes and the
+// /replicas table, then appends /history rows and /checkpoints (layout: docs/hdf5-layout.md).
+#include <algorithm>
+#include <ctime>
+#include <filesystem>
+#include <limits>
+#include <map>
+#include <memory>
+#include <stdexcept>
+#include <tuple>
+
+#include "dalesim/history.hpp"
+#include "dalesim/version.hpp"
+#include "io/h5.hpp"
+#include "io/replica_table.hpp"
+
+namespace dalesim {
+
+const char* to_string(ReplicaStatus s) {
+  switch (s) {
+    case ReplicaStatus::running: return "running";
+    case ReplicaStatus::complete: return "complete";
+    case ReplicaStatus::diverged: return "diverged";
+  }
+  return "?";
+}
+
+namespace {
+
+using replica_table::Column;
+using replica_table::describe;
+using replica_table::replica_columns;
+using replica_table::write_column;
+
+constexpr int kFormatVersion = 1;
+constexpr std::size_t kMinChunkBytes = 16 << 10;     // below ~10 KiB, per-chunk overhead dominates
+constexpr std::size_t kMaxChunkBytes = 1 << 20;      // chunks are read whole: keep them small enough
+constexpr std::size_t kTargetBlockChunk = 64 << 10;  // weight chunks: a few small replicas together
+constexpr unsigned kGzipLevel = 4;
+
+struct HistoryField { const char* name; double StepMetrics::*member; const char* description; const char* units; };
+const HistoryField kHistoryFields[] = {
+    {"loss", &StepMetrics::loss, "training loss on the batch of this step", ""},
+    {"accuracy", &StepMetrics::accuracy, "accuracy on the batch of this step (NaN where the task has none)",
+     "fraction"},
+    {"alpha", &StepMetrics::alpha, "mixing weight alpha = sigmoid(a) of W_rec = alpha W_dale + (1-alpha) W_free "
+     "(NaN for archs without alpha)", ""},
+    {"grad_norm", &StepMetrics::grad_norm, "global gradient norm before clipping", ""},
+    {"mean_rate", &StepMetrics::mean_rate, "mean of phi(v) over batch, time and units", ""},
+    {"dale_violation", &StepMetrics::dale_violation, "fraction of columns of the effective W_rec with mixed signs",
+     "fraction"},
+};
+
+struct CheckpointField { const char* name; double Diagnostics::*member; const char* description; };
+const CheckpointField kCheckpointFields[] = {
+    {"spectral_radius", &Diagnostics::spectral_radius, "largest |eigenvalue| of the effective W_rec"},
+    {"svd_entropy", &Diagnostics::svd_entropy, "normalised SVD entropy -sum p log p / log N, p = s / sum s"},
+    {"effective_rank", &Diagnostics::effective_rank, "exp(-sum p log p), p = s / sum s"},
+    {"rel_weight_change", &Diagnostics::rel_weight_change, "||W_t - W_0||_F / ||W_0||_F of the effective W_rec"},
+    {"logw_e_mean", &Diagnostics::logw_e_mean, "mean of log|w| over nonzero weights of excitatory columns"},
+    {"logw_e_std", &Diagnostics::logw_e_std, "std of log|w| over nonzero weights of excitatory columns"},
+    {"logw_e_skew", &Diagnostics::logw_e_skew, "skewness of log|w| over nonzero weights of excitatory columns"},
+    {"logw_i_mean", &Diagnostics::logw_i_mean, "mean of log|w| over nonzero weights of inhibitory columns"},
+    {"logw_i_std", &Diagnostics::logw_i_std, "std of log|w| over nonzero weights of inhibitory columns"},
+    {"logw_i_skew", &Diagnostics::logw_i_skew, "skewness of log|w| over nonzero weights of inhibitory columns"},
+};
+
+std::string utc_now_iso8601() {
+  std::time_t t = std::time(nullptr);
+  std::tm tm{};
+  gmtime_r(&t, &tm);
+  char buf[32];
+  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
+  return buf;
+}
+
+// Chunk of a [rows, n_cols] dataset growing along rows: about 64 rows, at least ~16 KiB, at most 1 MiB.
+h5::Dims row_chunk(std::size_t n_cols, std::size_t elem_bytes) {
+  std::size_t row_bytes = n_cols * elem_bytes;
+  if (row_bytes > kMaxChunkBytes) return {1, kMaxChunkBytes / elem_bytes};
+  std::size_t rows = std::max<std::size_t>(64, (kMinChunkBytes + row_bytes - 1) / row_bytes);
+  return {std::min(rows, kMaxChunkBytes / row_bytes), n_cols};
+}
+
+// Chunk of a [C, R_g, block...] dataset: one checkpoint, whole blocks of as many replicas as make
+// ~64 KiB; a block over 1 MiB is split along its first axis.
+h5::Dims block_chunk(std::size_t n_replicas, const h5::Dims& block, std::size_t elem_bytes) {
+  std::size_t inner = elem_bytes;
+  for (std::size_t k = 1; k < block.size(); ++k) inner *= block[k];
+  std::size_t block_bytes = inner * (block.empty() ? 1 : block[0]);
+  h5::Dims chunk{1, 1};
+  chunk.insert(chunk.end(), block.begin(), block.end());
+  if (block_bytes > kMaxChunkBytes) {
+    chunk[2] = std::max<std::size_t>(1, kMaxChunkBytes / inner);
+  } else {
+    chunk[1] = std::clamp<std::size_t>(kTargetBlockChunk / block_bytes, 1, n_replicas);
+  }
+  return chunk;
+}
+
+std::size_t chunk_bytes(const h5::Dims& chunk, std::size_t elem_bytes) {
+  std::size_t n = elem_bytes;
+  for (hsize_t c : chunk) n *= c;
+  return n;
+}
+
+// A dataset of shape [0, rest...], extendible along axis 0 only, chunked, shuffle + gzip.
+h5::Dataset make_extendible(h5::Location& parent, const std::string& name, hid_t file_type, std::size_t elem_bytes,
+                            const h5::Dims& rest, const h5::Dims& chunk, const std::string& description,
+                            const std::string& units = "") {
+  h5::Dims dims{0}, max_dims{H5S_UNLIMITED};
+  dims.insert(dims.end(), rest.begin(), rest.end());
+  max_dims.insert(max_dims.end(), rest.begin(), rest.end());
+  h5::PropList create = h5::PropList::dataset_create();
+  create.set_chunk(chunk);
+  create.set_shuffle();  // shuffle must come before deflate in the pipeline
+  create.set_deflate(kGzipLevel);
+  // Rows are written one at a time into partly filled chunks: keep a chunk cached between writes.
+  h5::PropList access = h5::PropList::dataset_access();
+  access.set_chunk_cache(521, std::max<std::size_t>(kMaxChunkBytes, 2 * chunk_bytes(chunk, elem_bytes)));
+  h5::Dataset ds = parent.create_dataset(name, file_type, h5::Dataspace::simple(dims, max_dims), create, access);
+  describe(ds, description, units);
+  return ds;
+}
+
+// Replicas of one (N, I, O): their weights share datasets [C, R_g, ...] under /checkpoints/weights.
+struct ShapeGroup {
+  int N = 0, I = 0, O = 0;
+  std::vector<int> members;  // positions in the rows / the R axis
+  h5::Group group;
+  h5::Dataset replica, W_rec, W_dale, W_free, W_in, W_out, b, b_out, alpha, singular_values;
+};
+
+class Hdf5Writer final : public HistoryWriter {
+ public:
+  Hdf5Writer(const std::string& path, const Sweep& sweep, const std::vector<ReplicaRow>& rows, const RunInfo& info,
+             bool overwrite, bool* created);
+  ~Hdf5Writer() override = default;  // handles close in reverse order, the file last; status stays "running"
+  void append_history(std::int64_t step, const std::vector<StepMetrics>& per_replica) override;
+  void append_checkpoint(std::int64_t step, const std::vector<Diagnostics>& diag,
+                         const std::vector<ReplicaWeights>& weights) override;
+  void set_replica_status(const std::vector<ReplicaStatus>& status,
+                          const std::vector<std::int64_t>& diverged_step) override;
+  void close() override;
+
+ private:
+  void check_open(const char* what) const;
+  void check_count(std::size_t n, const char* what) const;
+  void create_checkpoint_groups(const std::vector<ReplicaRow>& rows);
+
+  std::string path_;
+  std::size_t R_ = 0;
+  bool closed_ = false;
+  h5::File file_;  // declared first: destroyed after every dataset below
+  h5::Dataset replica_id_, status_, diverged_step_;
+  h5::Dataset history_step_, checkpoint_step_;
+  std::vector<h5::Dataset> history_, checkpoints_;  // in kHistoryFields / kCheckpointFields order
+  std::vector<ShapeGroup> shapes_;
+};
+
+Hdf5Writer::Hdf5Writer(const std::string& path, const Sweep& sweep, const std::vector<ReplicaRow>& rows,
+                       const RunInfo& info, bool overwrite, bool* created)
+    : path_(path), R_(rows.size()) {
+  if (rows.empty()) throw std::runtime_error("HDF5 writer for " + path + ": no replicas to record");
+  for (const auto& row : rows)
+    if (!row.config) throw std::runtime_error("HDF5 writer for " + path + ": a ReplicaRow has no config");
+  file_ = h5::File::create(path, overwrite);
+  *created = true;
+
+  file_.set_attribute("format", "dalesim");
+  file_.set_attribute("format_version", kFormatVersion);
+  file_.set_attribute("dalesim_version", info.engine_version.empty() ? DALESIM_VERSION : info.engine_version);
+  file_.set_attribute("git_hash", info.git_hash.empty() ? DALESIM_GIT_HASH : info.git_hash);
+  file_.set_attribute("command_line", info.command_line);
+  file_.set_attribute("backend", info.backend);
+  file_.set_attribute("device", info.device);
+  file_.set_attribute("sweep_name", sweep.name);
+  file_.set_attribute("sweep_text", sweep.source_text);
+  file_.set_attribute("resolved_config", sweep.resolved_text);
+  file_.set_attribute("alpha_parameterisation", "sigmoid");
+  file_.set_attribute("status", "running");
+  file_.set_attribute("created", utc_now_iso8601());
+  file_.set_attribute("n_replicas", static_cast<std::int64_t>(R_));
+
+  h5::Group replicas = file_.create_group("replicas");
+  describe(replicas, "one entry per replica: its configuration and final status");
+  for (const Column& c : replica_columns(sweep, rows)) {
+    h5::Dataset ds = write_column(replicas, c);
+    ds.set_label(0, "replica");
+    if (c.name == "id") replica_id_ = std::move(ds);
+    else if (c.name == "status") status_ = std::move(ds);
+    else if (c.name == "diverged_step") diverged_step_ = std::move(ds);
+  }
+  replica_id_.make_scale("replica");
+
+  h5::Group history = file_.create_group("history");
+  describe(history, "per-step metrics, one row per logged step: [step, replica]");
+  h5::Dims step_chunk{row_chunk(1, 8)[0]};
+  history_step_ = make_extendible(history, "step", H5T_STD_I64LE, 8, {}, step_chunk, "training step of each row",
+                                  "iterations");
+  history_step_.make_scale("step");
+  history_step_.set_label(0, "step");
+  for (const auto& f : kHistoryFields) {
+    h5::Dataset ds = make_extendible(history, f.name, H5T_IEEE_F64LE, 8, {R_}, row_chunk(R_, 8), f.description,
+                                     f.units);
+    ds.attach_scale(history_step_, 0);
+    ds.attach_scale(replica_id_, 1);
+    ds.set_label(0, "step");
+    ds.set_label(1, "replica");
+    history_.push_back(std::move(ds));
+  }
+  create_checkpoint_groups(rows);
+  file_.flush();
+}
+
+void Hdf5Writer::create_checkpoint_groups(const std::vector<ReplicaRow>& rows) {
+  h5::Group ckpt = file_.create_group("checkpoints");
+  describe(ckpt, "per-checkpoint diagnostics [checkpoint, replica] and weights (grouped by shape)");
+  checkpoint_step_ = make_extendible(ckpt, "step", H5T_STD_I64LE, 8, {}, {row_chunk(1, 8)[0]},
+                                     "training step of each checkpoint", "iterations");
+  checkpoint_step_.make_scale("checkpoint");
+  checkpoint_step_.set_label(0, "checkpoint");
+  for (const auto& f : kCheckpointFields) {
+    h5::Dataset ds = make_extendible(ckpt, f.name, H5T_IEEE_F64LE, 8, {R_}, row_chunk(R_, 8), f.description);
+    ds.attach_scale(checkpoint_step_, 0);
+    ds.attach_scale(replica_id_, 1);
+    ds.set_label(0, "checkpoint");
+    ds.set_label(1, "replica");
+    checkpoints_.push_back(std::move(ds));
+  }
+
+  std::map<std::tuple<int, int, int>, std::size_t> index;  // (N, I, O) -> position in shapes_
+  for (std::size_t r = 0; r < rows.size(); ++r) {
+    auto key = std::make_tuple(rows[r].config->model.n_units, rows[r].n_inputs, rows[r].n_outputs);
+    if (std::get<0>(key) < 1 || std::get<1>(key) < 1 || std::get<2>(key) < 1)
+      throw std::runtime_error("HDF5 writer for " + path_ + ": replica " + std::to_string(rows[r].config->id) +
+                               " has N, I or O < 1");
+    auto it = index.find(key);
+    if (it == index.end()) {
+      it = index.emplace(key, shapes_.size()).first;
+      shapes_.push_back(ShapeGroup{std::get<0>(key), std::get<1>(key), std::get<2>(key), {}, {}, {}, {}, {}, {}, {},
+                                   {}, {}, {}, {}, {}});
+    }
+    shapes_[it->second].members.push_back(static_cast<int>(r));
+  }
+
+  h5::Group weights = ckpt.create_group("weights");
+  describe(weights, "weights per shape group n<N>_i<I>_o<O>: [checkpoint, replica in group, ...], float32");
+  for (ShapeGroup& g : shapes_) {
+    hsize_t n = g.N, in = g.I, out = g.O, rg = g.members.size();
+    g.group = weights.create_group("n" + std::to_string(g.N) + "_i" + std::to_string(g.I) + "_o" + std::to_string(g.O));
+    std::vector<std::int32_t> ids;
+    for (int r : g.members) ids.push_back(rows[r].config->id);
+    g.replica = g.group.create_dataset("replica", H5T_STD_I32LE, h5::Dataspace::simple({rg}));
+    g.replica.write(H5T_NATIVE_INT32, ids.data());
+    describe(g.replica, "global replica id of each entry of this group's replica axis");
+    g.replica.make_scale("replica");
+    g.replica.set_label(0, "replica");
+    auto make = [&](const char* name, const h5::Dims& block, const std::vector<const char*>& labels,
+                    const std::string& description) {
+      h5::Dims rest{rg};
+      rest.insert(rest.end(), block.begin(), block.end());
+      h5::Dataset ds = make_extendible(g.group, name, H5T_IEEE_F32LE, 4, rest, block_chunk(rg, block, 4), description);
+      ds.attach_scale(checkpoint_step_, 0);
+      ds.attach_scale(g.replica, 1);
+      ds.set_label(0, "checkpoint");
+      ds.set_label(1, "replica");
+      for (std::size_t k = 0; k < labels.size(); ++k) ds.set_label(static_cast<unsigned>(k + 2), labels[k]);
+      return ds;
+    };
+    g.W_rec = make("W_rec", {n, n}, {"row", "col"}, "effective recurrent matrix [post, pre] used by the dynamics");
+    g.W_dale = make("W_dale", {n, n}, {"row", "col"}, "Dale part (column signs fixed by the presynaptic type)");
+    g.W_free = make("W_free", {n, n}, {"row", "col"}, "unconstrained part");
+    g.W_in = make("W_in", {n, in}, {"row", "col"}, "input weights [unit, input]");
+    g.W_out = make("W_out", {out, n}, {"row", "col"}, "readout weights [output, unit]");
+    g.b = make("b", {n}, {"unit"}, "recurrent bias");
+    g.b_out = make("b_out", {out}, {"output"}, "readout bias");
+    g.alpha = make("alpha", {}, {}, "alpha = sigmoid(a) (NaN for archs without alpha)");
+    g.singular_values = make("singular_values", {n}, {"index"}, "singular values of W_rec, descending");
+  }
+}
+
+void Hdf5Writer::check_open(const char* what) const {
+  if (closed_) throw std::logic_error(std::string("HDF5 writer for ") + path_ + ": " + what + " after close()");
+}
+
+void Hdf5Writer::check_count(std::size_t n, const char* what) const {
+  if (n != R_)
+    throw std::invalid_argument("HDF5 writer for " + path_ + ": " + what + " has " + std::to_string(n) +
+                                " entries, expected one per replica (" + std::to_string(R_) + ")");
+}
+
+void Hdf5Writer::append_history(std::int64_t step, const std::vector<StepMetrics>& per_replica) {
+  check_open("append_history");
+  check_count(per_replica.size(), "append_history's metrics");
+  history_step_.append_row(H5T_NATIVE_INT64, &step);
+  std::vector<double> row(R_);
+  for (std::size_t k = 0; k < history_.size(); ++k) {
+    for (std::size_t r = 0; r < R_; ++r) row[r] = per_replica[r].*kHistoryFields[k].member;
+    history_[k].append_row(H5T_NATIVE_DOUBLE, row.data());
+  }
+}
+
+void Hdf5Writer::append_checkpoint(std::int64_t step, const std::vector<Diagnostics>& diag,
+                                   const std::vector<ReplicaWeights>& weights) {
+  check_open("append_checkpoint");
+  check_count(diag.size(), "append_checkpoint's diagnostics");
+  check_count(weights.size(), "append_checkpoint's weights");
+  // Check every size before writing anything, so that a bad call leaves the datasets aligned.
+  for (const ShapeGroup& g : shapes_) {
+    for (int r : g.members) {
+      const ReplicaWeights& w = weights[r];
+      std::size_t n = g.N, in = g.I, out = g.O;
+      bool ok = w.N == g.N && w.I == g.I && w.O == g.O && w.W_rec.size() == n * n && w.W_in.size() == n * in &&
+                w.W_out.size() == out * n && w.b.size() == n && w.b_out.size() == out &&
+                (w.W_dale.empty() || w.W_dale.size() == n * n) && (w.W_free.empty() || w.W_free.size() == n * n) &&
+                (diag[r].singular_values.empty() || diag[r].singular_values.size() == n);
+      if (!ok)
+        throw std::invalid_argument("HDF5 writer for " + path_ + ": weights of replica at position " +
+                                    std::to_string(r) + " do not match its shape N=" + std::to_string(g.N) +
+                                    ", I=" + std::to_string(g.I) + ", O=" + std::to_string(g.O));
+    }
+  }
+  checkpoint_step_.append_row(H5T_NATIVE_INT64, &step);
+  std::vector<double> row(R_);
+  for (std::size_t k = 0; k < checkpoints_.size(); ++k) {
+    for (std::size_t r = 0; r < R_; ++r) row[r] = diag[r].*kCheckpointFields[k].member;
+    checkpoints_[k].append_row(H5T_NATIVE_DOUBLE, row.data());
+  }
+  const float nan = std::numeric_limits<float>::quiet_NaN();
+  std::vector<float> buf;
+  // Gathers one field of every member into [R_g, block] and appends it; empty fields become `fill`.
+  auto append = [&](h5::Dataset& ds, const ShapeGroup& g, std::size_t block, float fill, auto field) {
+    buf.assign(g.members.size() * block, fill);
+    for (std::size_t m = 0; m < g.members.size(); ++m) {
+      const std::vector<float>& src = field(g.members[m]);
+      std::copy(src.begin(), src.end(), buf.begin() + m * block);
+    }
+    ds.append_row(H5T_NATIVE_FLOAT, buf.data());
+  };
+  for (ShapeGroup& g : shapes_) {
+    std::size_t n = g.N, in = g.I, out = g.O;
+    append(g.W_rec, g, n * n, 0.f, [&](int r) -> const auto& { return weights[r].W_rec; });
+    append(g.W_dale, g, n * n, 0.f, [&](int r) -> const auto& { return weights[r].W_dale; });
+    append(g.W_free, g, n * n, 0.f, [&](int r) -> const auto& { return weights[r].W_free; });
+    append(g.W_in, g, n * in, 0.f, [&](int r) -> const auto& { return weights[r].W_in; });
+    append(g.W_out, g, out * n, 0.f, [&](int r) -> const auto& { return weights[r].W_out; });
+    append(g.b, g, n, 0.f, [&](int r) -> const auto& { return weights[r].b; });
+    append(g.b_out, g, out, 0.f, [&](int r) -> const auto& { return weights[r].b_out; });
+    append(g.singular_values, g, n, nan, [&](int r) -> const auto& { return diag[r].singular_values; });
+    buf.clear();
+    for (int r : g.members) buf.push_back(weights[r].alpha);
+    g.alpha.append_row(H5T_NATIVE_FLOAT, buf.data());
+  }
+  file_.flush();  // crash safety: a killed run keeps everything up to here
+}
+
+void Hdf5Writer::set_replica_status(const std::vector<ReplicaStatus>& status,
+                                    const std::vector<std::int64_t>& diverged_step) {
+  check_open("set_replica_status");
+  check_count(status.size(), "set_replica_status's status");
+  check_count(diverged_step.size(), "set_replica_status's diverged_step");
+  std::vector<std::string> names;
+  for (ReplicaStatus s : status) names.emplace_back(to_string(s));
+  status_.write_strings(names);
+  diverged_step_.write(H5T_NATIVE_INT64, diverged_step.data());
+}
+
+void Hdf5Writer::close() {
+  if (closed_) return;
+  closed_ = true;  // even if closing fails below: the destructor then just releases the handles
+  file_.set_attribute("status", "complete");
+  file_.flush();  // throws if the last writes fail (e.g. a full disk)
+  for (ShapeGroup& g : shapes_)
+    for (h5::Dataset* ds : {&g.replica, &g.W_rec, &g.W_dale, &g.W_free, &g.W_in, &g.W_out, &g.b, &g.b_out,
+                            &g.alpha, &g.singular_values})
+      ds->close();
+  for (auto* list : {&history_, &checkpoints_})
+    for (h5::Dataset& ds : *list) ds.close();
+  for (h5::Dataset* ds : {&replica_id_, &status_, &diverged_step_, &history_step_, &checkpoint_step_}) ds->close();
+  for (ShapeGroup& g : shapes_) g.group.close();
+  file_.close();
+}
+
+}  // namespace
+
+std::unique_ptr<HistoryWriter> create_hdf5_writer(const std::string& path, const Sweep& sweep,
+                                                  const std::vector<ReplicaRow>& rows, const RunInfo& info,
+                                                  bool overwrite) {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  if (fs::exists(path, ec) && !overwrite)
+    throw std::runtime_error("output file " + path + " already exists; pass --force to overwrite it");
+  fs::path dir = fs::path(path).parent_path();
+  if (!dir.empty() && !fs::is_directory(dir, ec))
+    throw std::runtime_error("cannot create output file " + path + ": directory " + dir.string() +
+                             " does not exist");
+  bool created = false;  // set once the file exists: only then is it ours to remove on failure
+  try {
+    h5::silence_errors();
+    return std::make_unique<Hdf5Writer>(path, sweep, rows, info, overwrite, &created);
+  } catch (const std::exception& e) {
+    if (created) fs::remove(path, ec);  // never leave a half-written file behind
+    std::string what = e.what();
+    if (!created && what.find("H5Fcreate") != std::string::npos)
+      throw std::runtime_error("cannot create output file " + path + " (is the directory writable?): " + what);
+    throw;
+  }
+}
+
+}  // namespace dalesim
