@@ -9,6 +9,8 @@
 #include <fstream>
 #include <string>
 
+#include "dalesim/history.hpp"
+
 namespace {
 
 namespace fs = std::filesystem;
@@ -17,6 +19,18 @@ struct Outcome {
   int code = -1;
   std::string output;  // stdout and stderr together
 };
+
+// Python's repr of a float: the shortest string that round-trips.
+std::string repr_double(double d) {
+  char buf[64];
+  for (int p = 1; p <= 17; ++p) {
+    std::snprintf(buf, sizeof buf, "%.*g", p, d);
+    if (std::strtod(buf, nullptr) == d) break;
+  }
+  std::string s = buf;
+  if (s.find_first_of(".en") == std::string::npos) s += ".0";
+  return s;
+}
 
 Outcome run_dalesim(const std::string& args) {
   const std::string cmd = std::string(DALESIM_BINARY) + " " + args + " 2>&1";
@@ -139,6 +153,31 @@ TEST_F(Cli, CudaWithoutADeviceIsAClearError) {
   EXPECT_NE(o.code, 0);
   EXPECT_NE(o.output.find("cuda"), std::string::npos) << o.output;
   EXPECT_FALSE(fs::exists(path("c.h5")));
+}
+
+// The output opens in h5py (Debian's python3-h5py) with the values the engine's own reader sees.
+TEST_F(Cli, OutputReadsInH5py) {
+  if (std::system("/usr/bin/python3 -c 'import h5py' >/dev/null 2>&1") != 0)
+    GTEST_SKIP() << "/usr/bin/python3 with h5py not available (Debian package python3-h5py)";
+  const std::string sweep = write("small.toml", kSmallSweep), out = path("py.h5");
+  ASSERT_EQ(run_dalesim("run " + sweep + " -o " + out + " --backend cpu -q").code, 0);
+  const std::string script = write("read.py",
+                                   "import h5py, sys\n"
+                                   "f = h5py.File(sys.argv[1], 'r')\n"
+                                   "loss = f['history/loss']\n"
+                                   "print(loss.shape[0], loss.shape[1], repr(float(loss[-1, 3])),\n"
+                                   "      f.attrs['status'], f['replicas/alpha_init'][3])\n");
+  FILE* pipe = popen(("/usr/bin/python3 " + script + " " + out + " 2>&1").c_str(), "r");
+  ASSERT_NE(pipe, nullptr);
+  char buf[512] = {0};
+  const size_t n = fread(buf, 1, sizeof buf - 1, pipe);
+  pclose(pipe);
+  const std::string got(buf, n);
+  const dalesim::RunFile f = dalesim::read_run_file(out);
+  const double last = (*f.history_metric("loss"))[(f.history_step.size() - 1) * 4 + 3];
+  char expect[256];
+  std::snprintf(expect, sizeof expect, "%zu 4 %s complete 0.7", f.history_step.size(), repr_double(last).c_str());
+  EXPECT_EQ(got.substr(0, got.find('\n')), expect) << got;
 }
 
 TEST_F(Cli, TasksListsEveryTaskWithParameters) {

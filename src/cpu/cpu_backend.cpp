@@ -1,6 +1,6 @@
 // The CPU backend: one ReplicaTrainer per replica (float or double, as each replica asks), run on
-// worker threads across replicas with single-threaded BLAS inside (faster than BLAS threading at
-// these sizes, see docs/performance.md).
+// worker threads across replicas with single-threaded BLAS inside (for N <= ~128, threads across
+// replicas beat BLAS's own threading).
 #include <cblas.h>
 
 #include <memory>
