@@ -215,3 +215,28 @@ TEST(Training, DriverWritesHistoryThatMatchesTheBackend) {
 
 }  // namespace
 }  // namespace dalesim
+
+namespace dalesim {
+namespace {
+TEST(Training, EvaluateMatchesTheTrainingPassAndChangesNothing) {
+  const auto cfgs = varied_replicas(4);
+  std::vector<ReplicaModel> models;
+  for (const auto& c : cfgs) models.push_back(test::model_of(c));
+  auto backend = make_cpu_backend(BackendOptions{});
+  backend->upload(models);
+  std::vector<Batch> batches;
+  for (const auto& c : cfgs) batches.push_back(test::batch_of(c, 0));
+  std::vector<const Batch*> ptrs;
+  for (auto& b : batches) ptrs.push_back(&b);
+  std::vector<StepMetrics> eval, again, step;
+  backend->evaluate(0, ptrs, eval);
+  backend->evaluate(0, ptrs, again);
+  backend->train_step(0, ptrs, step);
+  for (size_t r = 0; r < cfgs.size(); ++r) {
+    EXPECT_EQ(eval[r].loss, again[r].loss);      // no update happened in between
+    EXPECT_EQ(eval[r].loss, step[r].loss);       // the same forward pass as training's
+    EXPECT_TRUE(std::isnan(eval[r].grad_norm));  // no gradient computed
+  }
+}
+}  // namespace
+}  // namespace dalesim

@@ -28,6 +28,10 @@ class Backend {
   // share a batch). Fills one StepMetrics per replica, measured before the update.
   virtual void train_step(std::int64_t iteration, const std::vector<const Batch*>& batches,
                           std::vector<StepMetrics>& metrics) = 0;
+  // Forward pass only (no gradient, no update) of every live replica on its batch: loss,
+  // accuracy and mean rate, e.g. on held-out data at checkpoints. Diverged replicas give NaN.
+  virtual void evaluate(std::int64_t iteration, const std::vector<const Batch*>& batches,
+                        std::vector<StepMetrics>& metrics) = 0;
   // Copies the current parameters back into the host models.
   virtual void download(std::vector<ReplicaModel>& models) = 0;
   // Iteration at which each replica diverged, -1 for replicas still training.

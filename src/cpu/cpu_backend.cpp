@@ -49,6 +49,14 @@ class CpuBackend final : public Backend {
     });
   }
 
+  void evaluate(std::int64_t iteration, const std::vector<const Batch*>& batches,
+                std::vector<StepMetrics>& metrics) override {
+    metrics.resize(trainers_.size());
+    parallel_for(static_cast<int>(trainers_.size()), n_threads_, [&](int r) {
+      std::visit([&](auto& t) { metrics[r] = t->evaluate(*batches[r], iteration); }, trainers_[r]);
+    });
+  }
+
   void download(std::vector<ReplicaModel>& models) override {
     for (size_t r = 0; r < trainers_.size(); ++r) std::visit([&](auto& t) { t->write_back(models[r]); }, trainers_[r]);
   }

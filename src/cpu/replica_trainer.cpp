@@ -241,6 +241,24 @@ StepMetrics ReplicaTrainer<Real>::train_step(const Batch& batch, std::int64_t it
 }
 
 template <class Real>
+StepMetrics ReplicaTrainer<Real>::evaluate(const Batch& batch, std::int64_t iteration) {
+  StepMetrics m;
+  const double nan = std::numeric_limits<double>::quiet_NaN();
+  m.alpha = layout_.arch == Arch::mix ? double(alpha()) : nan;
+  m.grad_norm = nan;
+  if (diverged()) {
+    m.loss = m.accuracy = m.mean_rate = m.dale_violation = nan;
+    return m;
+  }
+  const PassResult pass = loss_and_grad(batch, iteration, false);
+  m.loss = pass.loss;
+  m.accuracy = pass.accuracy;
+  m.mean_rate = pass.mean_rate;
+  m.dale_violation = dale_violation();
+  return m;
+}
+
+template <class Real>
 void ReplicaTrainer<Real>::write_back(ReplicaModel& model) const {
   model.params.assign(params_.begin(), params_.end());
 }

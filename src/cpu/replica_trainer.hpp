@@ -31,6 +31,9 @@ class ReplicaTrainer {
   // whose loss or gradient is not finite is marked diverged and left unchanged from then on.
   StepMetrics train_step(const Batch& batch, std::int64_t iteration);
 
+  // Loss, accuracy and mean rate without gradient or update (NaN when diverged).
+  StepMetrics evaluate(const Batch& batch, std::int64_t iteration);
+
   std::vector<Real>& params() { return params_; }
   const std::vector<Real>& params() const { return params_; }
   const std::vector<Real>& grad() const { return grad_; }
