@@ -15,6 +15,9 @@ namespace dalesim {
 
 struct BackendOptions {
   int n_threads = 0;  // CPU worker threads; 0 = all hardware threads
+  // CUDA products: "tiled" (own kernel; a replica's numbers never depend on its bucket) or
+  // "cublas" (cublasSgemmStridedBatched, strict FP32).
+  std::string cuda_gemm = "tiled";
 };
 
 class Backend {
@@ -36,6 +39,8 @@ class Backend {
   virtual void download(std::vector<ReplicaModel>& models) = 0;
   // Iteration at which each replica diverged, -1 for replicas still training.
   virtual std::vector<std::int64_t> diverged_steps() const = 0;
+  // Device memory held for training (0 for host backends).
+  virtual std::size_t device_bytes() const { return 0; }
 };
 
 // The CUDA device as seen by this binary: usable, or why not (the CUDA error's name).
@@ -52,5 +57,7 @@ CudaDeviceInfo query_cuda_device();
 std::unique_ptr<Backend> make_backend(const std::string& kind, const BackendOptions& options, std::string* why);
 
 std::unique_ptr<Backend> make_cpu_backend(const BackendOptions& options);
+// Throws std::runtime_error naming the CUDA error when no device is usable (or CUDA is not built).
+std::unique_ptr<Backend> make_cuda_backend(const BackendOptions& options);
 
 }  // namespace dalesim

@@ -17,13 +17,14 @@ std::unique_ptr<Backend> make_backend(const std::string& kind, const BackendOpti
   const CudaDeviceInfo dev = query_cuda_device();
   if (kind == "cuda") {
     if (!dev.usable) throw std::runtime_error("--backend cuda: no usable CUDA device (" + dev.reason + ")");
-    throw std::runtime_error("--backend cuda: the CUDA training backend is not implemented yet (device " +
-                             dev.name + " found); use --backend cpu");
+    say("backend cuda (requested): " + dev.name);
+    return make_cuda_backend(options);
   }
-  if (dev.usable)
-    say("backend cpu (auto: CUDA device " + dev.name + " found, but the CUDA training backend is not built yet)");
-  else
-    say("backend cpu (auto: no usable CUDA device: " + dev.reason + ")");
+  if (dev.usable) {
+    say("backend cuda (auto: device " + dev.name + ")");
+    return make_cuda_backend(options);
+  }
+  say("backend cpu (auto: no usable CUDA device: " + dev.reason + ")");
   return make_cpu_backend(options);
 }
 

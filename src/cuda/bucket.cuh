@@ -1,0 +1,49 @@
+// A bucket: replicas of one shape (arch, N, I, O, T, B) trained together. BucketView is the plain
+// struct of device pointers and sizes that every kernel takes; the owner lives in cuda_backend.cu.
+#pragma once
+
+#include <cstdint>
+
+namespace dalesim::cuda {
+
+// Indices of the per-replica metrics row, in StepMetrics order.
+enum MetricIndex { kLoss = 0, kAccuracy, kAlpha, kGradNorm, kMeanRate, kDaleViolation, kMetricCount };
+
+struct BucketView {
+  int R, N, I, O, T, B, P;  // replicas, units, inputs, outputs, steps, batch, parameters per replica
+  int arch;                 // Arch as int
+  // Tensor offsets inside a replica's parameter vector; -1 when absent.
+  long long off_wf, off_wd, off_win, off_b, off_wout, off_bout, off_a;
+
+  float *params, *grad, *m1, *m2;  // [R, P]
+  const float *mask_rec, *mask_in, *mask_out;  // [R, N, N], [R, N, I], [R, O, N]
+  const float *col_sign, *leak, *noise_std;    // [R, N]
+
+  // Per-replica hyperparameters, already rounded to float the way the CPU trainer rounds them.
+  const float *lr, *lr_alpha, *momentum, *beta1, *one_minus_beta1, *beta2, *one_minus_beta2, *eps;
+  const double* clip;
+  const int *optimizer, *input_positive, *phi, *noisy;  // Optim, bool, Phi, bool
+  const unsigned long long* noise_seed;
+
+  // Per-replica training state.
+  long long *diverged_step, *adam_steps;  // -1 while alive
+  float *bias_correction1, *bias_correction2, *clip_scale, *alpha;
+  double* metrics;  // [R, kMetricCount]
+  double* mask_sum;  // [R]
+
+  // Work tensors.
+  float *w_eff, *w_in_eff, *w_out_eff, *d_w_eff;  // [R,N,N], [R,N,I], [R,O,N], [R,N,N]
+  float* x;                                        // [R, T, B, I] gathered inputs
+  float *v, *r, *g, *dr;                           // [R, T, B, N]
+  float *z, *e;                                    // [R, T, B, O]
+
+  // The iteration's distinct batches (streams) and which one each replica uses.
+  const float *x_streams, *y_streams, *mask_streams;  // [S, T*B*I], [S, T*B*O], [S, T*B*O]
+  const int* label_streams;                           // [S, B]
+  const int* acc_streams;                             // [S, 3]: acc_step, acc_begin, acc_end
+  const int* stream_of;                               // [R]
+
+  const long long* iteration;  // device scalar: the iteration being run (graph-replay safe)
+};
+
+}  // namespace dalesim::cuda

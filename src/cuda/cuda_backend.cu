@@ -1,0 +1,440 @@
+// The CUDA backend: replicas grouped into buckets of one shape, each bucket's tensors single device
+// allocations with every replica's matrices contiguous, one stream per bucket, and the whole
+// iteration captured once into a CUDA graph and replayed. Host data in and out only.
+#include <cuda_runtime.h>
+
+#include <map>
+#include <memory>
+#include <tuple>
+
+#include "cuda/bucket.cuh"
+#include "cuda/cuda_check.hpp"
+#include "cuda/device_buffer.hpp"
+#include "cuda/gemm.cuh"
+#include "cuda/step_kernels.cuh"
+#include "dalesim/backend.hpp"
+
+namespace dalesim {
+
+namespace {
+
+using cuda::DeviceBuffer;
+using cuda::GemmKernel;
+using cuda::MatView;
+using cuda::OutView;
+using cuda::PinnedBuffer;
+
+// (arch, N, I, O, T, B): replicas with equal keys run as one strided batch.
+using BucketKey = std::tuple<int, int, int, int, int, int>;
+
+template <class T>
+DeviceBuffer<T> upload_vector(const std::vector<T>& host, cudaStream_t s) {
+  DeviceBuffer<T> d(host.size());
+  if (!host.empty()) DALESIM_CUDA_CHECK(cudaMemcpyAsync(d.get(), host.data(), d.bytes(), cudaMemcpyHostToDevice, s));
+  DALESIM_CUDA_CHECK(cudaStreamSynchronize(s));  // the host vector may go away
+  return d;
+}
+
+class Bucket {
+ public:
+  Bucket(const std::vector<int>& members, const std::vector<ReplicaModel>& models, int T, int B, GemmKernel gemm);
+  ~Bucket();
+  Bucket(const Bucket&) = delete;
+  Bucket& operator=(const Bucket&) = delete;
+
+  // Copies this iteration's batches to the device (asynchronously on the bucket's stream).
+  void stage(std::int64_t iteration, const std::vector<const Batch*>& batches);
+  void launch_train();
+  void launch_evaluate();
+  void fetch_metrics(std::vector<StepMetrics>& out);
+  void fetch_diverged(std::vector<std::int64_t>& out);
+  void fetch_params(std::vector<ReplicaModel>& models);
+  void synchronize() { DALESIM_CUDA_CHECK(cudaStreamSynchronize(stream_)); }
+  std::size_t bytes() const { return bytes_; }
+
+ private:
+  void record(bool need_grad, bool evaluating);
+  template <class T>
+  T* alloc(DeviceBuffer<T>& buf, std::size_t n) {
+    buf = DeviceBuffer<T>(n);
+    bytes_ += buf.bytes();
+    return buf.get();
+  }
+
+  std::vector<int> members_;  // global replica ids, in order
+  GemmKernel gemm_;
+  cudaStream_t stream_ = nullptr;
+  cudaGraphExec_t graph_ = nullptr;
+  cuda::BucketView v_{};
+  std::size_t bytes_ = 0;
+  // Owners of the device memory that v_ points into.
+  DeviceBuffer<float> params_, grad_, m1_, m2_, masks_rec_, masks_in_, masks_out_, col_sign_, leak_, noise_std_;
+  DeviceBuffer<float> hyper_f_, bc1_, bc2_, clip_scale_, alpha_;
+  DeviceBuffer<double> clip_, metrics_, mask_sum_;
+  DeviceBuffer<int> hyper_i_, stream_of_, labels_, acc_;
+  DeviceBuffer<unsigned long long> noise_seed_;
+  DeviceBuffer<long long> diverged_, adam_steps_, iteration_;
+  DeviceBuffer<float> w_eff_, w_in_eff_, w_out_eff_, d_w_eff_, x_, v_buf_, r_buf_, g_, dr_, z_, e_;
+  DeviceBuffer<float> x_streams_, y_streams_, mask_streams_;
+  // Pinned staging for the per-iteration uploads and the metric downloads.
+  PinnedBuffer<float> h_x_, h_y_, h_mask_;
+  PinnedBuffer<int> h_labels_, h_acc_, h_stream_of_;
+  PinnedBuffer<long long> h_iteration_;
+  PinnedBuffer<double> h_metrics_;
+};
+
+Bucket::Bucket(const std::vector<int>& members, const std::vector<ReplicaModel>& models, int T, int B, GemmKernel gemm)
+    : members_(members), gemm_(gemm) {
+  DALESIM_CUDA_CHECK(cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking));
+  const ReplicaModel& first = models[members.front()];
+  const ParamLayout& l = first.layout;
+  const int R = static_cast<int>(members.size()), N = l.N, I = l.I, O = l.O;
+  const std::size_t P = l.size;
+  auto off = [&](Tensor t) { return l.has(t) ? static_cast<long long>(l[t].offset) : -1LL; };
+  v_.R = R;
+  v_.N = N;
+  v_.I = I;
+  v_.O = O;
+  v_.T = T;
+  v_.B = B;
+  v_.P = static_cast<int>(P);
+  v_.arch = static_cast<int>(l.arch);
+  v_.off_wf = off(Tensor::W_free);
+  v_.off_wd = off(Tensor::W_dale);
+  v_.off_win = off(Tensor::W_in);
+  v_.off_b = off(Tensor::b);
+  v_.off_wout = off(Tensor::W_out);
+  v_.off_bout = off(Tensor::b_out);
+  v_.off_a = off(Tensor::a);
+
+  // Host images of the per-replica arrays, in the float rounding the CPU trainer uses.
+  std::vector<float> params, mrec, min, mout, sign, leak, nstd;
+  std::vector<float> hf(8 * static_cast<std::size_t>(R));
+  std::vector<double> clip(R);
+  std::vector<int> hi(4 * static_cast<std::size_t>(R));
+  std::vector<unsigned long long> seeds(R);
+  for (int k = 0; k < R; ++k) {
+    const ReplicaModel& m = models[members[k]];
+    const TrainConfig& tc = m.cfg->train;
+    params.insert(params.end(), m.params.begin(), m.params.end());
+    mrec.insert(mrec.end(), m.mask_rec.begin(), m.mask_rec.end());
+    min.insert(min.end(), m.mask_in.begin(), m.mask_in.end());
+    mout.insert(mout.end(), m.mask_out.begin(), m.mask_out.end());
+    sign.insert(sign.end(), m.col_sign.begin(), m.col_sign.end());
+    leak.insert(leak.end(), m.leak.begin(), m.leak.end());
+    nstd.insert(nstd.end(), m.noise_std.begin(), m.noise_std.end());
+    const float h[8] = {float(tc.lr), float(tc.alpha_lr()), float(tc.momentum), float(tc.beta1),
+                        float(1 - tc.beta1), float(tc.beta2), float(1 - tc.beta2), float(tc.eps)};
+    for (int j = 0; j < 8; ++j) hf[j * R + k] = h[j];
+    clip[k] = tc.clip;
+    hi[0 * R + k] = static_cast<int>(tc.optimizer);
+    hi[1 * R + k] = m.cfg->model.input_sign == InputSign::positive;
+    hi[2 * R + k] = static_cast<int>(m.cfg->model.phi);
+    hi[3 * R + k] = m.cfg->model.sigma_rec > 0;
+    seeds[k] = m.cfg->noise_seed;
+  }
+  auto up = [&](DeviceBuffer<float>& buf, const std::vector<float>& h) {
+    buf = upload_vector(h, stream_);
+    bytes_ += buf.bytes();
+    return buf.get();
+  };
+  v_.params = up(params_, params);
+  v_.mask_rec = up(masks_rec_, mrec);
+  v_.mask_in = up(masks_in_, min);
+  v_.mask_out = up(masks_out_, mout);
+  v_.col_sign = up(col_sign_, sign);
+  v_.leak = up(leak_, leak);
+  v_.noise_std = up(noise_std_, nstd);
+  float* hfp = up(hyper_f_, hf);
+  v_.lr = hfp;
+  v_.lr_alpha = hfp + R;
+  v_.momentum = hfp + 2 * R;
+  v_.beta1 = hfp + 3 * R;
+  v_.one_minus_beta1 = hfp + 4 * R;
+  v_.beta2 = hfp + 5 * R;
+  v_.one_minus_beta2 = hfp + 6 * R;
+  v_.eps = hfp + 7 * R;
+  clip_ = upload_vector(clip, stream_);
+  v_.clip = clip_.get();
+  hyper_i_ = upload_vector(hi, stream_);
+  v_.optimizer = hyper_i_.get();
+  v_.input_positive = hyper_i_.get() + R;
+  v_.phi = hyper_i_.get() + 2 * R;
+  v_.noisy = hyper_i_.get() + 3 * R;
+  noise_seed_ = upload_vector(seeds, stream_);
+  v_.noise_seed = noise_seed_.get();
+  diverged_ = upload_vector(std::vector<long long>(R, -1), stream_);
+  v_.diverged_step = diverged_.get();
+  adam_steps_ = upload_vector(std::vector<long long>(R, 0), stream_);
+  v_.adam_steps = adam_steps_.get();
+  v_.grad = alloc(grad_, R * P);
+  v_.m1 = up(m1_, std::vector<float>(R * P, 0.f));
+  v_.m2 = up(m2_, std::vector<float>(R * P, 0.f));
+  v_.bias_correction1 = alloc(bc1_, R);
+  v_.bias_correction2 = alloc(bc2_, R);
+  v_.clip_scale = alloc(clip_scale_, R);
+  v_.alpha = alloc(alpha_, R);
+  v_.metrics = alloc(metrics_, static_cast<std::size_t>(R) * cuda::kMetricCount);
+  v_.mask_sum = alloc(mask_sum_, R);
+  const std::size_t nn = static_cast<std::size_t>(N) * N, tb = static_cast<std::size_t>(T) * B;
+  v_.w_eff = alloc(w_eff_, R * nn);
+  v_.w_in_eff = alloc(w_in_eff_, static_cast<std::size_t>(R) * N * I);
+  v_.w_out_eff = alloc(w_out_eff_, static_cast<std::size_t>(R) * O * N);
+  v_.d_w_eff = alloc(d_w_eff_, R * nn);
+  v_.x = alloc(x_, R * tb * I);
+  v_.v = alloc(v_buf_, R * tb * N);
+  v_.r = alloc(r_buf_, R * tb * N);
+  v_.g = alloc(g_, R * tb * N);
+  v_.dr = alloc(dr_, R * tb * N);
+  v_.z = alloc(z_, R * tb * O);
+  v_.e = alloc(e_, R * tb * O);
+  // Room for every replica to bring its own batch (the worst case of stream sharing).
+  v_.x_streams = alloc(x_streams_, R * tb * I);
+  v_.y_streams = alloc(y_streams_, R * tb * O);
+  v_.mask_streams = alloc(mask_streams_, R * tb * O);
+  v_.label_streams = alloc(labels_, static_cast<std::size_t>(R) * B);
+  v_.acc_streams = alloc(acc_, static_cast<std::size_t>(R) * 3);
+  v_.stream_of = alloc(stream_of_, R);
+  v_.iteration = alloc(iteration_, 1);
+  h_x_ = PinnedBuffer<float>(R * tb * I);
+  h_y_ = PinnedBuffer<float>(R * tb * O);
+  h_mask_ = PinnedBuffer<float>(R * tb * O);
+  h_labels_ = PinnedBuffer<int>(static_cast<std::size_t>(R) * B);
+  h_acc_ = PinnedBuffer<int>(static_cast<std::size_t>(R) * 3);
+  h_stream_of_ = PinnedBuffer<int>(R);
+  h_iteration_ = PinnedBuffer<long long>(1);
+  h_metrics_ = PinnedBuffer<double>(static_cast<std::size_t>(R) * cuda::kMetricCount);
+}
+
+Bucket::~Bucket() {
+  if (graph_) cudaGraphExecDestroy(graph_);
+  if (stream_) {
+    cudaStreamSynchronize(stream_);
+    cudaStreamDestroy(stream_);
+  }
+}
+
+void Bucket::stage(std::int64_t iteration, const std::vector<const Batch*>& batches) {
+  const int R = v_.R, T = v_.T, B = v_.B, I = v_.I, O = v_.O;
+  const std::size_t tbi = static_cast<std::size_t>(T) * B * I, tbo = static_cast<std::size_t>(T) * B * O;
+  std::map<const Batch*, int> index;
+  for (int k = 0; k < R; ++k) {
+    const Batch* b = batches[members_[k]];
+    if (b->T != T || b->B != B || b->I != I || b->O != O)
+      throw std::runtime_error("cuda backend: replica " + std::to_string(members_[k]) +
+                               " got a batch of another shape than at its first step");
+    auto [it, added] = index.emplace(b, static_cast<int>(index.size()));
+    const int s = it->second;
+    h_stream_of_.get()[k] = s;
+    if (!added) continue;
+    std::copy(b->x.begin(), b->x.end(), h_x_.get() + s * tbi);
+    std::copy(b->y.begin(), b->y.end(), h_y_.get() + s * tbo);
+    std::copy(b->mask.begin(), b->mask.end(), h_mask_.get() + s * tbo);
+    std::copy(b->label.begin(), b->label.end(), h_labels_.get() + static_cast<std::size_t>(s) * B);
+    int* acc = h_acc_.get() + 3 * s;
+    acc[0] = b->acc_step;
+    acc[1] = b->acc_begin;
+    acc[2] = b->acc_end;
+  }
+  const std::size_t S = index.size();
+  h_iteration_.get()[0] = iteration;
+  auto copy = [&](void* dst, const void* src, std::size_t bytes) {
+    DALESIM_CUDA_CHECK(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyHostToDevice, stream_));
+  };
+  copy(const_cast<float*>(v_.x_streams), h_x_.get(), S * tbi * sizeof(float));
+  copy(const_cast<float*>(v_.y_streams), h_y_.get(), S * tbo * sizeof(float));
+  copy(const_cast<float*>(v_.mask_streams), h_mask_.get(), S * tbo * sizeof(float));
+  copy(const_cast<int*>(v_.label_streams), h_labels_.get(), S * B * sizeof(int));
+  copy(const_cast<int*>(v_.acc_streams), h_acc_.get(), S * 3 * sizeof(int));
+  copy(const_cast<int*>(v_.stream_of), h_stream_of_.get(), R * sizeof(int));
+  copy(const_cast<long long*>(v_.iteration), h_iteration_.get(), sizeof(long long));
+}
+
+// The iteration, as a fixed sequence of launches on the bucket's stream (captured into a graph
+// for training). Shapes in comments: R replicas, T steps, B batch, N units, I inputs, O outputs.
+void Bucket::record(bool need_grad, bool evaluating) {
+  const cuda::BucketView& v = v_;
+  const int T = v.T, B = v.B, N = v.N, I = v.I, O = v.O;
+  const long long bn = static_cast<long long>(B) * N, tbn = T * bn, nn = static_cast<long long>(N) * N;
+  const long long tbi = static_cast<long long>(T) * B * I, tbo = static_cast<long long>(T) * B * O;
+  const long long ni = static_cast<long long>(N) * I, on = static_cast<long long>(O) * N;
+  const int TB = T * B;
+  cudaStream_t s = stream_;
+  auto gemm = [&](int M, int Nc, int K, MatView a, MatView b, float beta, OutView c) {
+    cuda::launch_gemm_batched(gemm_, v.R, M, Nc, K, 1.f, a, b, beta, c, s);
+  };
+  cuda::launch_build_effective(v, s);
+  cuda::launch_gather_inputs(v, s);
+  // u = x W_in^T for every step at once: [TB, I] x [I, N]
+  gemm(TB, N, I, {v.x, I, tbi, false}, {v.w_in_eff, I, ni, true}, 0.f, {v.v, N, tbn});
+  for (int t = 0; t < T; ++t) {
+    // u_t += r_{t-1} W^T: [B, N] x [N, N]
+    if (t > 0) gemm(B, N, N, {v.r + (t - 1) * bn, N, tbn, false}, {v.w_eff, N, nn, true}, 1.f, {v.v + t * bn, N, tbn});
+    cuda::launch_forward_step(v, t, s);
+  }
+  // z = r W_out^T: [TB, N] x [N, O]
+  gemm(TB, O, N, {v.r, N, tbn, false}, {v.w_out_eff, N, on, true}, 0.f, {v.z, O, tbo});
+  cuda::launch_loss(v, need_grad, evaluating, s);
+  cuda::launch_dale_violation(v, evaluating, s);
+  if (!need_grad) return;
+  const long long P = v.P;
+  // dW_out = e^T r: [O, TB] x [TB, N]; dr = e W_out: [TB, O] x [O, N]
+  gemm(O, N, TB, {v.e, O, tbo, true}, {v.r, N, tbn, false}, 0.f, {v.grad + v.off_wout, N, P});
+  gemm(TB, N, O, {v.e, O, tbo, false}, {v.w_out_eff, N, on, false}, 0.f, {v.dr, N, tbn});
+  for (int t = T - 1; t >= 0; --t) {
+    // dr_t += g_{t+1} W: [B, N] x [N, N]
+    if (t < T - 1)
+      gemm(B, N, N, {v.g + (t + 1) * bn, N, tbn, false}, {v.w_eff, N, nn, false}, 1.f, {v.dr + t * bn, N, tbn});
+    cuda::launch_backward_step(v, t, s);
+  }
+  // dW_eff = sum_{t>=1} g_t^T r_{t-1}: [N, (T-1)B] x [(T-1)B, N]
+  if (T > 1)
+    gemm(N, N, (T - 1) * B, {v.g + bn, N, tbn, true}, {v.r, N, tbn, false}, 0.f, {v.d_w_eff, N, nn});
+  else
+    DALESIM_CUDA_CHECK(cudaMemsetAsync(v.d_w_eff, 0, v.R * nn * sizeof(float), s));
+  // dW_in = g^T x: [N, TB] x [TB, I]
+  gemm(N, I, TB, {v.g, N, tbn, true}, {v.x, I, tbi, false}, 0.f, {v.grad + v.off_win, I, P});
+  cuda::launch_bias_grads(v, s);
+  cuda::launch_param_grads(v, s);
+  cuda::launch_norm_and_clip(v, s);
+  cuda::launch_optimizer(v, s);
+}
+
+void Bucket::launch_train() {
+  if (!graph_) {
+    cudaGraph_t graph = nullptr;
+    DALESIM_CUDA_CHECK(cudaStreamBeginCapture(stream_, cudaStreamCaptureModeThreadLocal));
+    try {
+      record(true, false);
+    } catch (...) {
+      cudaStreamEndCapture(stream_, &graph);
+      if (graph) cudaGraphDestroy(graph);
+      throw;
+    }
+    DALESIM_CUDA_CHECK(cudaStreamEndCapture(stream_, &graph));
+    const cudaError_t err = cudaGraphInstantiate(&graph_, graph, 0);
+    cudaGraphDestroy(graph);
+    DALESIM_CUDA_CHECK(err);
+  }
+  DALESIM_CUDA_CHECK(cudaGraphLaunch(graph_, stream_));
+}
+
+void Bucket::launch_evaluate() { record(false, true); }
+
+void Bucket::fetch_metrics(std::vector<StepMetrics>& out) {
+  DALESIM_CUDA_CHECK(cudaMemcpyAsync(h_metrics_.get(), v_.metrics, h_metrics_.size() * sizeof(double),
+                                     cudaMemcpyDeviceToHost, stream_));
+  synchronize();
+  for (int k = 0; k < v_.R; ++k) {
+    const double* m = h_metrics_.get() + static_cast<std::size_t>(k) * cuda::kMetricCount;
+    StepMetrics& s = out[members_[k]];
+    s.loss = m[cuda::kLoss];
+    s.accuracy = m[cuda::kAccuracy];
+    s.alpha = m[cuda::kAlpha];
+    s.grad_norm = m[cuda::kGradNorm];
+    s.mean_rate = m[cuda::kMeanRate];
+    s.dale_violation = m[cuda::kDaleViolation];
+  }
+}
+
+void Bucket::fetch_diverged(std::vector<std::int64_t>& out) {
+  std::vector<long long> d(v_.R);
+  DALESIM_CUDA_CHECK(cudaMemcpyAsync(d.data(), v_.diverged_step, d.size() * sizeof(long long), cudaMemcpyDeviceToHost, stream_));
+  synchronize();
+  for (int k = 0; k < v_.R; ++k) out[members_[k]] = d[k];
+}
+
+void Bucket::fetch_params(std::vector<ReplicaModel>& models) {
+  std::vector<float> p(static_cast<std::size_t>(v_.R) * v_.P);
+  DALESIM_CUDA_CHECK(cudaMemcpyAsync(p.data(), v_.params, p.size() * sizeof(float), cudaMemcpyDeviceToHost, stream_));
+  synchronize();
+  for (int k = 0; k < v_.R; ++k)
+    models[members_[k]].params.assign(p.begin() + static_cast<std::ptrdiff_t>(k) * v_.P,
+                                      p.begin() + static_cast<std::ptrdiff_t>(k + 1) * v_.P);
+}
+
+class CudaBackend final : public Backend {
+ public:
+  CudaBackend(const CudaDeviceInfo& dev, GemmKernel gemm) : device_name_(dev.name), gemm_(gemm) {}
+  std::string name() const override { return "cuda"; }
+  std::string device() const override {
+    return device_name_ + (gemm_ == GemmKernel::v2_cublas ? " (cuBLAS products)" : " (tiled products)");
+  }
+
+  void upload(const std::vector<ReplicaModel>& models) override {
+    for (const ReplicaModel& m : models)
+      if (m.cfg->train.precision != Precision::f32)
+        throw ConfigError("train.precision", "\"double\"", "\"float\" on the CUDA backend",
+                          "double precision runs on --backend cpu");
+    models_ = &models;
+    buckets_.clear();
+  }
+
+  void train_step(std::int64_t iteration, const std::vector<const Batch*>& batches,
+                  std::vector<StepMetrics>& metrics) override {
+    ensure_buckets(batches);
+    for (auto& b : buckets_) {
+      b->stage(iteration, batches);
+      b->launch_train();
+    }
+    metrics.resize(models_->size());
+    for (auto& b : buckets_) b->fetch_metrics(metrics);
+  }
+
+  void evaluate(std::int64_t iteration, const std::vector<const Batch*>& batches,
+                std::vector<StepMetrics>& metrics) override {
+    ensure_buckets(batches);
+    for (auto& b : buckets_) {
+      b->stage(iteration, batches);
+      b->launch_evaluate();
+    }
+    metrics.resize(models_->size());
+    for (auto& b : buckets_) b->fetch_metrics(metrics);
+  }
+
+  void download(std::vector<ReplicaModel>& models) override {
+    for (auto& b : buckets_) b->fetch_params(models);
+  }
+
+  std::vector<std::int64_t> diverged_steps() const override {
+    std::vector<std::int64_t> out(models_ ? models_->size() : 0, -1);
+    for (auto& b : buckets_) b->fetch_diverged(out);
+    return out;
+  }
+
+  std::size_t device_bytes() const override {
+    std::size_t n = 0;
+    for (auto& b : buckets_) n += b->bytes();
+    return n;
+  }
+
+ private:
+  // Buckets are formed at the first step, when the batch shapes (T, B) are known.
+  void ensure_buckets(const std::vector<const Batch*>& batches) {
+    if (!buckets_.empty()) return;
+    std::map<BucketKey, std::vector<int>> groups;
+    for (std::size_t r = 0; r < models_->size(); ++r) {
+      const ParamLayout& l = (*models_)[r].layout;
+      groups[{static_cast<int>(l.arch), l.N, l.I, l.O, batches[r]->T, batches[r]->B}].push_back(static_cast<int>(r));
+    }
+    for (const auto& [key, members] : groups)
+      buckets_.push_back(std::make_unique<Bucket>(members, *models_, std::get<4>(key), std::get<5>(key), gemm_));
+  }
+
+  std::string device_name_;
+  GemmKernel gemm_;
+  const std::vector<ReplicaModel>* models_ = nullptr;
+  std::vector<std::unique_ptr<Bucket>> buckets_;
+};
+
+}  // namespace
+
+std::unique_ptr<Backend> make_cuda_backend(const BackendOptions& options) {
+  const CudaDeviceInfo dev = query_cuda_device();
+  if (!dev.usable) throw std::runtime_error("--backend cuda: no usable CUDA device (" + dev.reason + ")");
+  DALESIM_CUDA_CHECK(cudaSetDevice(0));
+  const GemmKernel gemm = options.cuda_gemm == "cublas" ? GemmKernel::v2_cublas : GemmKernel::v1_tiled;
+  return std::make_unique<CudaBackend>(dev, gemm);
+}
+
+}  // namespace dalesim

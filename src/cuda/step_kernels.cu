@@ -1,0 +1,346 @@
+// Elementwise and per-replica kernels of an iteration. Reductions are one block per replica with a
+// fixed thread count and a fixed tree, in double: the result never depends on how many replicas
+// share the launch, and never uses atomics, so runs repeat bitwise.
+#include <cmath>
+
+#include "cuda/cuda_check.hpp"
+#include "cuda/step_kernels.cuh"
+#include "dalesim/config.hpp"
+#include "dalesim/math.hpp"
+#include "dalesim/rng.hpp"
+
+namespace dalesim::cuda {
+
+namespace {
+
+constexpr int kThreads = 256;
+
+// Sum over the block of one double per thread; the result is valid in thread 0 (fixed tree).
+__device__ double block_sum(double x, double* shared) {
+  shared[threadIdx.x] = x;
+  __syncthreads();
+  for (int stride = kThreads / 2; stride > 0; stride /= 2) {
+    if (threadIdx.x < stride) shared[threadIdx.x] += shared[threadIdx.x + stride];
+    __syncthreads();
+  }
+  const double total = shared[0];
+  __syncthreads();
+  return total;
+}
+
+__device__ bool frozen(const BucketView& v, int r, bool evaluating) {
+  const long long d = v.diverged_step[r];
+  return d >= 0 && (evaluating || d < *v.iteration);
+}
+
+int blocks_for(long long n) { return static_cast<int>((n + kThreads - 1) / kThreads); }
+
+__global__ void build_effective_kernel_v1(BucketView v) {
+  const long long per = static_cast<long long>(v.N) * v.N + static_cast<long long>(v.N) * v.I +
+                        static_cast<long long>(v.O) * v.N;
+  const long long idx = blockIdx.x * static_cast<long long>(blockDim.x) + threadIdx.x;
+  if (idx >= per * v.R) return;
+  const int r = static_cast<int>(idx / per);
+  long long k = idx % per;
+  const float* p = v.params + static_cast<long long>(r) * v.P;
+  float al = 0.f;
+  if (v.arch == static_cast<int>(Arch::colei)) al = 1.f;
+  if (v.arch == static_cast<int>(Arch::mix)) al = 1.f / (1.f + expf(-p[v.off_a]));
+  if (k == 0) v.alpha[r] = al;
+  const long long nn = static_cast<long long>(v.N) * v.N;
+  if (k < nn) {
+    float w = 0.f;
+    if (v.off_wd >= 0) w += al * p[v.off_wd + k];
+    if (v.off_wf >= 0) w += (1.f - al) * p[v.off_wf + k];
+    v.w_eff[r * nn + k] = w * v.mask_rec[r * nn + k];
+    return;
+  }
+  k -= nn;
+  const long long ni = static_cast<long long>(v.N) * v.I;
+  if (k < ni) {
+    v.w_in_eff[r * ni + k] = p[v.off_win + k] * v.mask_in[r * ni + k];
+    return;
+  }
+  k -= ni;
+  const long long on = static_cast<long long>(v.O) * v.N;
+  v.w_out_eff[r * on + k] = p[v.off_wout + k] * v.mask_out[r * on + k];
+}
+
+__global__ void gather_inputs_kernel_v1(BucketView v) {
+  const long long per = static_cast<long long>(v.T) * v.B * v.I;
+  const long long idx = blockIdx.x * static_cast<long long>(blockDim.x) + threadIdx.x;
+  if (idx >= per * v.R) return;
+  const int r = static_cast<int>(idx / per);
+  v.x[idx] = v.x_streams[static_cast<long long>(v.stream_of[r]) * per + idx % per];
+}
+
+__global__ void forward_step_kernel_v1(BucketView v, int t) {
+  const long long bn = static_cast<long long>(v.B) * v.N;
+  const long long idx = blockIdx.x * static_cast<long long>(blockDim.x) + threadIdx.x;
+  if (idx >= bn * v.R) return;
+  const int r = static_cast<int>(idx / bn);
+  const long long k = idx % bn;  // b * N + i
+  const int i = static_cast<int>(k % v.N);
+  const long long base = static_cast<long long>(r) * v.T * bn;
+  const float* p = v.params + static_cast<long long>(r) * v.P;
+  float drive = v.v[base + t * bn + k] + p[v.off_b + i];
+  if (v.noisy[r]) {
+    const CounterRng noise{mix_key(v.noise_seed[r], static_cast<unsigned long long>(*v.iteration)), 0};
+    drive += static_cast<float>(v.noise_std[r * v.N + i] * noise.normal(t * bn + k));
+  }
+  const float a = v.leak[r * v.N + i];
+  const float v_prev = t > 0 ? v.v[base + (t - 1) * bn + k] : 0.f;
+  const float vt = (1.f - a) * v_prev + a * drive;
+  v.v[base + t * bn + k] = vt;
+  v.r[base + t * bn + k] = phi_apply(static_cast<Phi>(v.phi[r]), vt);
+}
+
+// One block per replica: z += b_out, squared error, mask sum, accuracy, mean rate, then e = dL/dz.
+__global__ void loss_kernel_v1(BucketView v, bool need_grad, bool evaluating) {
+  __shared__ double shared[kThreads];
+  const int r = blockIdx.x;
+  const long long tbo = static_cast<long long>(v.T) * v.B * v.O, tbn = static_cast<long long>(v.T) * v.B * v.N;
+  const int s = v.stream_of[r];
+  float* z = v.z + r * tbo;
+  const float* y = v.y_streams + s * tbo;
+  const float* mask = v.mask_streams + s * tbo;
+  const float* b_out = v.params + static_cast<long long>(r) * v.P + v.off_bout;
+  double sq = 0, msum = 0, rate = 0;
+  for (long long k = threadIdx.x; k < tbo; k += kThreads) {
+    z[k] += b_out[k % v.O];
+    const double d = static_cast<double>(z[k]) - y[k];
+    sq += mask[k] * d * d;
+    msum += mask[k];
+  }
+  for (long long k = threadIdx.x; k < tbn; k += kThreads) rate += v.r[r * tbn + k];
+  sq = block_sum(sq, shared);
+  msum = fmax(block_sum(msum, shared), 1.0);
+  rate = block_sum(rate, shared);
+  // Accuracy: argmax over [acc_begin, acc_end) at acc_step, compared with the label.
+  const int acc_step = v.acc_streams[s * 3], acc_begin = v.acc_streams[s * 3 + 1], acc_end = v.acc_streams[s * 3 + 2];
+  double correct = 0;
+  if (acc_step >= 0)
+    for (int b = threadIdx.x; b < v.B; b += kThreads) {
+      const float* zb = z + (static_cast<long long>(acc_step) * v.B + b) * v.O;
+      int best = acc_begin;
+      for (int o = acc_begin + 1; o < acc_end; ++o)
+        if (zb[o] > zb[best]) best = o;
+      correct += (best - acc_begin) == v.label_streams[static_cast<long long>(s) * v.B + b];
+    }
+  correct = block_sum(correct, shared);
+  if (need_grad)
+    for (long long k = threadIdx.x; k < tbo; k += kThreads)
+      v.e[r * tbo + k] = static_cast<float>(2.0 * mask[k] * (static_cast<double>(z[k]) - y[k]) / msum);
+  if (threadIdx.x == 0) {
+    double* m = v.metrics + static_cast<long long>(r) * kMetricCount;
+    const bool dead = frozen(v, r, evaluating);
+    m[kLoss] = dead ? NAN : sq / msum;
+    m[kAccuracy] = dead || acc_step < 0 ? NAN : correct / v.B;
+    m[kMeanRate] = dead ? NAN : rate / static_cast<double>(tbn);
+    m[kAlpha] = v.arch == static_cast<int>(Arch::mix) ? static_cast<double>(v.alpha[r]) : NAN;
+    m[kGradNorm] = NAN;
+    v.mask_sum[r] = msum;
+  }
+}
+
+__global__ void backward_step_kernel_v1(BucketView v, int t) {
+  const long long bn = static_cast<long long>(v.B) * v.N;
+  const long long idx = blockIdx.x * static_cast<long long>(blockDim.x) + threadIdx.x;
+  if (idx >= bn * v.R) return;
+  const int r = static_cast<int>(idx / bn);
+  const long long k = idx % bn;
+  const int i = static_cast<int>(k % v.N);
+  const long long at = static_cast<long long>(r) * v.T * bn + t * bn + k;
+  const float a = v.leak[r * v.N + i];
+  float dv = phi_grad(static_cast<Phi>(v.phi[r]), v.v[at], v.r[at]) * v.dr[at];
+  if (t < v.T - 1) dv += (1.f - a) / a * v.g[at + bn];
+  v.g[at] = a * dv;
+}
+
+// One thread per (replica, unit or output): sums over time and batch in a fixed order.
+__global__ void bias_grads_kernel_v1(BucketView v) {
+  const int per = v.N + v.O;
+  const long long idx = blockIdx.x * static_cast<long long>(blockDim.x) + threadIdx.x;
+  if (idx >= static_cast<long long>(per) * v.R) return;
+  const int r = static_cast<int>(idx / per), j = static_cast<int>(idx % per);
+  const long long tb = static_cast<long long>(v.T) * v.B;
+  float* grad = v.grad + static_cast<long long>(r) * v.P;
+  float acc = 0.f;
+  if (j < v.N) {
+    const float* g = v.g + r * tb * v.N;
+    for (long long k = 0; k < tb; ++k) acc += g[k * v.N + j];
+    grad[v.off_b + j] = acc;
+  } else {
+    const int o = j - v.N;
+    const float* e = v.e + r * tb * v.O;
+    for (long long k = 0; k < tb; ++k) acc += e[k * v.O + o];
+    grad[v.off_bout + o] = acc;
+  }
+}
+
+// One block per replica: recurrent gradients and d alpha (fixed-order reduction).
+__global__ void param_grads_kernel_v1(BucketView v) {
+  __shared__ double shared[kThreads];
+  const int r = blockIdx.x;
+  const long long nn = static_cast<long long>(v.N) * v.N;
+  const float* p = v.params + static_cast<long long>(r) * v.P;
+  float* grad = v.grad + static_cast<long long>(r) * v.P;
+  const float al = v.alpha[r];
+  double d_alpha = 0;
+  for (long long k = threadIdx.x; k < nn; k += kThreads) {
+    const float dw = v.d_w_eff[r * nn + k] * v.mask_rec[r * nn + k];
+    if (v.off_wd >= 0) grad[v.off_wd + k] = al * dw;
+    if (v.off_wf >= 0) grad[v.off_wf + k] = (1.f - al) * dw;
+    if (v.off_wd >= 0 && v.off_wf >= 0)
+      d_alpha += static_cast<double>(dw) * (static_cast<double>(p[v.off_wd + k]) - p[v.off_wf + k]);
+  }
+  const long long ni = static_cast<long long>(v.N) * v.I, on = static_cast<long long>(v.O) * v.N;
+  for (long long k = threadIdx.x; k < ni; k += kThreads) grad[v.off_win + k] *= v.mask_in[r * ni + k];
+  for (long long k = threadIdx.x; k < on; k += kThreads) grad[v.off_wout + k] *= v.mask_out[r * on + k];
+  d_alpha = block_sum(d_alpha, shared);
+  if (threadIdx.x == 0 && v.off_a >= 0) grad[v.off_a] = static_cast<float>(d_alpha * al * (1 - al));
+}
+
+__global__ void norm_and_clip_kernel_v1(BucketView v) {
+  __shared__ double shared[kThreads];
+  const int r = blockIdx.x;
+  const float* grad = v.grad + static_cast<long long>(r) * v.P;
+  double sq = 0;
+  for (long long k = threadIdx.x; k < v.P; k += kThreads) sq += static_cast<double>(grad[k]) * grad[k];
+  sq = block_sum(sq, shared);
+  if (threadIdx.x != 0) return;
+  double* m = v.metrics + static_cast<long long>(r) * kMetricCount;
+  if (frozen(v, r, false)) {
+    v.clip_scale[r] = 0.f;
+    return;
+  }
+  const double norm = sqrt(sq);
+  m[kGradNorm] = norm;
+  if (!isfinite(m[kLoss]) || !isfinite(norm)) {
+    v.diverged_step[r] = *v.iteration;  // frozen from here on; the others go on
+    v.clip_scale[r] = 0.f;
+    return;
+  }
+  const double clip = v.clip[r];
+  v.clip_scale[r] = clip > 0 && norm > clip ? static_cast<float>(clip / norm) : 1.f;
+  const long long steps = ++v.adam_steps[r];
+  // As the CPU: bias corrections in double, rounded to float once.
+  v.bias_correction1[r] = static_cast<float>(1 - pow(static_cast<double>(v.beta1[r]), static_cast<double>(steps)));
+  v.bias_correction2[r] = static_cast<float>(1 - pow(static_cast<double>(v.beta2[r]), static_cast<double>(steps)));
+}
+
+__global__ void optimizer_kernel_v1(BucketView v) {
+  const long long idx = blockIdx.x * static_cast<long long>(blockDim.x) + threadIdx.x;
+  if (idx >= static_cast<long long>(v.P) * v.R) return;
+  const int r = static_cast<int>(idx / v.P);
+  const long long k = idx % v.P;
+  if (v.diverged_step[r] >= 0) return;
+  float g = v.grad[idx];
+  const float scale = v.clip_scale[r];
+  if (scale != 1.f) g *= scale;
+  const float lr = k == v.off_a ? v.lr_alpha[r] : v.lr[r];
+  float w = v.params[idx];
+  if (v.optimizer[r] == static_cast<int>(Optim::sgd)) {
+    const float m = v.momentum[r] * v.m1[idx] + g;
+    v.m1[idx] = m;
+    w -= lr * m;
+  } else {
+    const float m = v.beta1[r] * v.m1[idx] + v.one_minus_beta1[r] * g;
+    const float s = v.beta2[r] * v.m2[idx] + v.one_minus_beta2[r] * g * g;
+    v.m1[idx] = m;
+    v.m2[idx] = s;
+    const float m_hat = m / v.bias_correction1[r], v_hat = s / v.bias_correction2[r];
+    w -= lr * m_hat / (sqrtf(v_hat) + v.eps[r]);
+  }
+  // Constraints, as project_constraints() on the CPU.
+  const long long nn = static_cast<long long>(v.N) * v.N, ni = static_cast<long long>(v.N) * v.I;
+  if (v.off_wd >= 0 && k >= v.off_wd && k < v.off_wd + nn) {
+    const long long e = k - v.off_wd;
+    if (w * v.col_sign[r * v.N + e % v.N] < 0) w = 0.f;
+    w *= v.mask_rec[r * nn + e];
+  } else if (v.off_wf >= 0 && k >= v.off_wf && k < v.off_wf + nn) {
+    w *= v.mask_rec[r * nn + (k - v.off_wf)];
+  } else if (k >= v.off_win && k < v.off_win + ni) {
+    if (v.input_positive[r]) w = fmaxf(w, 0.f);
+    w *= v.mask_in[r * ni + (k - v.off_win)];
+  } else if (k >= v.off_wout && k < v.off_wout + static_cast<long long>(v.O) * v.N) {
+    w *= v.mask_out[r * static_cast<long long>(v.O) * v.N + (k - v.off_wout)];
+  }
+  v.params[idx] = w;
+}
+
+__global__ void dale_violation_kernel_v1(BucketView v, bool evaluating) {
+  __shared__ double shared[kThreads];
+  const int r = blockIdx.x;
+  const long long nn = static_cast<long long>(v.N) * v.N;
+  double mixed = 0;
+  for (int j = threadIdx.x; j < v.N; j += kThreads) {
+    bool pos = false, neg = false;
+    for (int i = 0; i < v.N; ++i) {
+      const float w = v.w_eff[r * nn + static_cast<long long>(i) * v.N + j];
+      pos |= w > 0.f;
+      neg |= w < 0.f;
+    }
+    mixed += pos && neg;
+  }
+  mixed = block_sum(mixed, shared);
+  if (threadIdx.x == 0)
+    v.metrics[static_cast<long long>(r) * kMetricCount + kDaleViolation] = frozen(v, r, evaluating) ? NAN : mixed / v.N;
+}
+
+}  // namespace
+
+void launch_build_effective(const BucketView& v, cudaStream_t s) {
+  const long long n = (static_cast<long long>(v.N) * v.N + static_cast<long long>(v.N) * v.I +
+                       static_cast<long long>(v.O) * v.N) * v.R;
+  build_effective_kernel_v1<<<blocks_for(n), kThreads, 0, s>>>(v);
+  DALESIM_CUDA_CHECK_LAUNCH("build_effective_kernel_v1");
+}
+
+void launch_gather_inputs(const BucketView& v, cudaStream_t s) {
+  const long long n = static_cast<long long>(v.T) * v.B * v.I * v.R;
+  gather_inputs_kernel_v1<<<blocks_for(n), kThreads, 0, s>>>(v);
+  DALESIM_CUDA_CHECK_LAUNCH("gather_inputs_kernel_v1");
+}
+
+void launch_forward_step(const BucketView& v, int t, cudaStream_t s) {
+  forward_step_kernel_v1<<<blocks_for(static_cast<long long>(v.B) * v.N * v.R), kThreads, 0, s>>>(v, t);
+  DALESIM_CUDA_CHECK_LAUNCH("forward_step_kernel_v1");
+}
+
+void launch_loss(const BucketView& v, bool need_grad, bool evaluating, cudaStream_t s) {
+  loss_kernel_v1<<<v.R, kThreads, 0, s>>>(v, need_grad, evaluating);
+  DALESIM_CUDA_CHECK_LAUNCH("loss_kernel_v1");
+}
+
+void launch_backward_step(const BucketView& v, int t, cudaStream_t s) {
+  backward_step_kernel_v1<<<blocks_for(static_cast<long long>(v.B) * v.N * v.R), kThreads, 0, s>>>(v, t);
+  DALESIM_CUDA_CHECK_LAUNCH("backward_step_kernel_v1");
+}
+
+void launch_bias_grads(const BucketView& v, cudaStream_t s) {
+  bias_grads_kernel_v1<<<blocks_for(static_cast<long long>(v.N + v.O) * v.R), kThreads, 0, s>>>(v);
+  DALESIM_CUDA_CHECK_LAUNCH("bias_grads_kernel_v1");
+}
+
+void launch_param_grads(const BucketView& v, cudaStream_t s) {
+  param_grads_kernel_v1<<<v.R, kThreads, 0, s>>>(v);
+  DALESIM_CUDA_CHECK_LAUNCH("param_grads_kernel_v1");
+}
+
+void launch_norm_and_clip(const BucketView& v, cudaStream_t s) {
+  norm_and_clip_kernel_v1<<<v.R, kThreads, 0, s>>>(v);
+  DALESIM_CUDA_CHECK_LAUNCH("norm_and_clip_kernel_v1");
+}
+
+void launch_optimizer(const BucketView& v, cudaStream_t s) {
+  optimizer_kernel_v1<<<blocks_for(static_cast<long long>(v.P) * v.R), kThreads, 0, s>>>(v);
+  DALESIM_CUDA_CHECK_LAUNCH("optimizer_kernel_v1");
+}
+
+void launch_dale_violation(const BucketView& v, bool evaluating, cudaStream_t s) {
+  dale_violation_kernel_v1<<<v.R, kThreads, 0, s>>>(v, evaluating);
+  DALESIM_CUDA_CHECK_LAUNCH("dale_violation_kernel_v1");
+}
+
+}  // namespace dalesim::cuda

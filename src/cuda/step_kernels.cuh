@@ -1,0 +1,32 @@
+// The fused elementwise and per-replica reduction kernels of one training iteration. Products go
+// through gemm.cuh; everything else is here, mirroring src/cpu/replica_trainer.cpp step by step.
+#pragma once
+
+#include <cuda_runtime.h>
+
+#include "cuda/bucket.cuh"
+
+namespace dalesim::cuda {
+
+// W_eff = (alpha W_dale + (1 - alpha) W_free) * mask, masked W_in and W_out, alpha per replica.
+void launch_build_effective(const BucketView& v, cudaStream_t s);
+// x[r] = x_streams[stream_of[r]]: per-replica inputs for the strided products.
+void launch_gather_inputs(const BucketView& v, cudaStream_t s);
+// v_t = (1 - a) v_{t-1} + a (u_t + b + noise_t); r_t = phi(v_t). On entry v_t holds u_t without b.
+void launch_forward_step(const BucketView& v, int t, cudaStream_t s);
+// z += b_out; loss, accuracy and mean rate per replica; with `need_grad`, e = dL/dz.
+void launch_loss(const BucketView& v, bool need_grad, bool evaluating, cudaStream_t s);
+// g_t = a (phi'(v_t) dr_t + (1 - a)/a g_{t+1}); on entry dr_t holds W_out^T e_t + W^T g_{t+1}.
+void launch_backward_step(const BucketView& v, int t, cudaStream_t s);
+// db = sum_t,b g; db_out = sum_t,b e (fixed summation order).
+void launch_bias_grads(const BucketView& v, cudaStream_t s);
+// dW_dale, dW_free, d a from dW_eff; masks applied to dW_in and dW_out.
+void launch_param_grads(const BucketView& v, cudaStream_t s);
+// Global gradient norm, divergence, clip scale, optimiser step counters.
+void launch_norm_and_clip(const BucketView& v, cudaStream_t s);
+// SGD / Adam step and constraints (Dale projection, input sign, masks) for live replicas.
+void launch_optimizer(const BucketView& v, cudaStream_t s);
+// Fraction of columns of W_eff holding both signs.
+void launch_dale_violation(const BucketView& v, bool evaluating, cudaStream_t s);
+
+}  // namespace dalesim::cuda
