@@ -35,7 +35,7 @@ std::vector<std::vector<StepMetrics>> train(const std::vector<ReplicaConfig>& cf
   for (int it = 0; it < n_steps; ++it) {
     for (size_t r = 0; r < cfgs.size(); ++r) tasks[r]->generate(cfgs[r].data_seed, it, cfgs[r].task.batch, batches[r]);
     std::vector<StepMetrics> m;
-    backend->train_step(it, ptrs, m);
+    backend->train_step(it, ptrs, &m);
     history.push_back(m);
   }
   backend->download(models);
@@ -231,7 +231,7 @@ TEST(Training, EvaluateMatchesTheTrainingPassAndChangesNothing) {
   std::vector<StepMetrics> eval, again, step;
   backend->evaluate(0, ptrs, eval);
   backend->evaluate(0, ptrs, again);
-  backend->train_step(0, ptrs, step);
+  backend->train_step(0, ptrs, &step);
   for (size_t r = 0; r < cfgs.size(); ++r) {
     EXPECT_EQ(eval[r].loss, again[r].loss);      // no update happened in between
     EXPECT_EQ(eval[r].loss, step[r].loss);       // the same forward pass as training's

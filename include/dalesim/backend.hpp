@@ -28,9 +28,10 @@ class Backend {
   // Takes the initial host state of every replica (the models must outlive the backend).
   virtual void upload(const std::vector<ReplicaModel>& models) = 0;
   // One training iteration of every replica on its batch (batches[r] for replica r; replicas may
-  // share a batch). Fills one StepMetrics per replica, measured before the update.
+  // share a batch). When `metrics` is given, fills one StepMetrics per replica, measured before
+  // the update; pass nullptr on steps that are not logged (a device backend then copies nothing).
   virtual void train_step(std::int64_t iteration, const std::vector<const Batch*>& batches,
-                          std::vector<StepMetrics>& metrics) = 0;
+                          std::vector<StepMetrics>* metrics) = 0;
   // Forward pass only (no gradient, no update) of every live replica on its batch: loss,
   // accuracy and mean rate, e.g. on held-out data at checkpoints. Diverged replicas give NaN.
   virtual void evaluate(std::int64_t iteration, const std::vector<const Batch*>& batches,

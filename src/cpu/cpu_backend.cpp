@@ -42,11 +42,12 @@ class CpuBackend final : public Backend {
   }
 
   void train_step(std::int64_t iteration, const std::vector<const Batch*>& batches,
-                  std::vector<StepMetrics>& metrics) override {
-    metrics.resize(trainers_.size());
+                  std::vector<StepMetrics>* metrics) override {
+    step_metrics_.resize(trainers_.size());
     parallel_for(static_cast<int>(trainers_.size()), n_threads_, [&](int r) {
-      std::visit([&](auto& t) { metrics[r] = t->train_step(*batches[r], iteration); }, trainers_[r]);
+      std::visit([&](auto& t) { step_metrics_[r] = t->train_step(*batches[r], iteration); }, trainers_[r]);
     });
+    if (metrics) *metrics = step_metrics_;
   }
 
   void evaluate(std::int64_t iteration, const std::vector<const Batch*>& batches,
@@ -70,6 +71,7 @@ class CpuBackend final : public Backend {
  private:
   int n_threads_ = 1;
   std::vector<AnyTrainer> trainers_;
+  std::vector<StepMetrics> step_metrics_;
 };
 
 }  // namespace

@@ -371,14 +371,18 @@ class CudaBackend final : public Backend {
   }
 
   void train_step(std::int64_t iteration, const std::vector<const Batch*>& batches,
-                  std::vector<StepMetrics>& metrics) override {
+                  std::vector<StepMetrics>* metrics) override {
     ensure_buckets(batches);
-    for (auto& b : buckets_) {
+    for (auto& b : buckets_) {  // buckets run concurrently on their own streams
       b->stage(iteration, batches);
       b->launch_train();
     }
-    metrics.resize(models_->size());
-    for (auto& b : buckets_) b->fetch_metrics(metrics);
+    if (metrics) {
+      metrics->resize(models_->size());
+      for (auto& b : buckets_) b->fetch_metrics(*metrics);
+    }
+    // The pinned staging buffers are refilled next iteration: wait for this one's copies.
+    for (auto& b : buckets_) b->synchronize();
   }
 
   void evaluate(std::int64_t iteration, const std::vector<const Batch*>& batches,

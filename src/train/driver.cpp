@@ -119,29 +119,34 @@ RunResult run_sweep(const Sweep& sweep, const RunOptions& options, std::ostream&
     parallel_for(static_cast<int>(batches.size()), n_threads, [&](int s) {
       plan.tasks[s]->generate(plan.stream_cfg[s]->data_seed, it, plan.stream_cfg[s]->task.batch, batches[s]);
     });
-    backend->train_step(it, batch_of, metrics);
     const bool log_row = it % tc.log_every == 0 || it == tc.n_steps - 1;
+    // Metrics leave the device only on logged steps.
+    backend->train_step(it, batch_of, log_row ? &metrics : nullptr);
+    double mean_loss = std::nan("");
+    int n_div = -1;
     if (log_row) {
       writer->append_history(it, metrics);
       result.final_metrics = metrics;
-    }
-    const std::vector<std::int64_t> div = backend->diverged_steps();
-    double loss_sum = 0;
-    int n_live = 0, n_div = 0;
-    for (int r = 0; r < R; ++r) {
-      if (div[r] >= 0) {
-        ++n_div;
-      } else if (std::isfinite(metrics[r].loss)) {
-        loss_sum += metrics[r].loss;
-        ++n_live;
+      const std::vector<std::int64_t> div = backend->diverged_steps();
+      double loss_sum = 0;
+      int n_live = 0;
+      n_div = 0;
+      for (int r = 0; r < R; ++r) {
+        if (div[r] >= 0) {
+          ++n_div;
+        } else if (std::isfinite(metrics[r].loss)) {
+          loss_sum += metrics[r].loss;
+          ++n_live;
+        }
       }
+      if (n_live) mean_loss = loss_sum / n_live;
     }
     const std::int64_t done = it + 1;
     if (done % tc.checkpoint_every == 0 || done == tc.n_steps) {
       backend->download(models);
       checkpoint(done);
     }
-    progress.update(it, n_live ? loss_sum / n_live : std::nan(""), n_div, log_row);
+    progress.update(it, mean_loss, n_div, log_row);
   }
 
   result.diverged_step = backend->diverged_steps();

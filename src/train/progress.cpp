@@ -3,8 +3,19 @@
 
 #include <cmath>
 #include <cstdio>
+#include <string>
 
 namespace dalesim {
+
+namespace {
+// JSON has no NaN: a loss that is not finite (all replicas diverged) is written as null.
+std::string json_number(double x) {
+  if (!std::isfinite(x)) return "null";
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.6g", x);
+  return buf;
+}
+}  // namespace
 
 Progress::Progress(std::int64_t n_steps, int n_replicas, const std::string& log_path, bool live)
     : n_steps_(n_steps), n_replicas_(n_replicas), live_(live), start_(std::chrono::steady_clock::now()) {
@@ -29,13 +40,17 @@ void Progress::update(std::int64_t step, double mean_loss, int n_diverged, bool 
   const double done = static_cast<double>(step + 1);
   const double rate = elapsed > 0 ? done / elapsed : 0.0;
   const double eta = rate > 0 ? (n_steps_ - done) / rate : 0.0;
+  if (logged_row) {  // loss and divergence are only known on logged steps
+    last_loss_ = mean_loss;
+    last_diverged_ = n_diverged;
+  }
   if (logged_row && log_) {
     char buf[256];
     std::snprintf(buf, sizeof buf,
                   "{\"event\":\"step\",\"step\":%lld,\"n_steps\":%lld,\"elapsed_s\":%.3f,\"eta_s\":%.3f,"
-                  "\"mean_loss\":%.6g,\"n_diverged\":%d}\n",
+                  "\"mean_loss\":%s,\"n_diverged\":%d}\n",
                   static_cast<long long>(step), static_cast<long long>(n_steps_), elapsed, eta,
-                  std::isfinite(mean_loss) ? mean_loss : -1.0, n_diverged);
+                  json_number(mean_loss).c_str(), n_diverged);
     log_ << buf << std::flush;
   }
   const auto now = std::chrono::steady_clock::now();
@@ -43,7 +58,7 @@ void Progress::update(std::int64_t step, double mean_loss, int n_diverged, bool 
   last_draw_ = now;
   std::fprintf(stderr, "\r  step %lld/%lld  %.1f it/s  %.0f replica-it/s  ETA %.0fs  mean loss %.4g  diverged %d   ",
                static_cast<long long>(step + 1), static_cast<long long>(n_steps_), rate, rate * n_replicas_, eta,
-               mean_loss, n_diverged);
+               last_loss_, last_diverged_);
   std::fflush(stderr);
 }
 

@@ -13,7 +13,8 @@ class Progress {
  public:
   Progress(std::int64_t n_steps, int n_replicas, const std::string& log_path, bool live);
   ~Progress();
-  // Called after step `step` (0-based) completes.
+  // Called after step `step` (0-based) completes; loss and divergence count matter only when
+  // `logged_row` (they are measured on logged steps).
   void update(std::int64_t step, double mean_loss, int n_diverged, bool logged_row);
   void finish(const std::string& status);
   double elapsed_seconds() const;
@@ -24,6 +25,8 @@ class Progress {
   bool live_;
   std::ofstream log_;
   std::chrono::steady_clock::time_point start_, last_draw_;
+  double last_loss_ = 0;
+  int last_diverged_ = 0;
 };
 
 }  // namespace dalesim
