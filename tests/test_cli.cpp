@@ -180,6 +180,20 @@ TEST_F(Cli, OutputReadsInH5py) {
   EXPECT_EQ(got.substr(0, got.find('\n')), expect) << got;
 }
 
+TEST_F(Cli, BenchRunsTheCpuAndWritesJson) {
+  const std::string json = path("bench.json");
+  const Outcome o = run_dalesim("bench --config 3,16,4,6 --iterations 2 --backends cpu,cuda --json " + json);
+  ASSERT_EQ(o.code, 0) << o.output;
+  EXPECT_NE(o.output.find("R=3 N=16 B=4 T=6"), std::string::npos) << o.output;
+  std::ifstream in(json);
+  const std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  EXPECT_NE(text.find("\"backend\": \"cpu\", \"device\": \"CPU"), std::string::npos) << text;
+  EXPECT_NE(text.find("\"validation_rel_diff\": 0"), std::string::npos) << text;  // 3 replicas == the first 3 alone
+  if (std::system("/usr/bin/python3 -c 'import json' >/dev/null 2>&1") == 0)
+    EXPECT_EQ(std::system(("/usr/bin/python3 -c 'import json,sys; json.load(open(sys.argv[1]))' " + json).c_str()), 0);
+  EXPECT_EQ(run_dalesim("bench --config 3,16,4").code, 2);
+}
+
 TEST_F(Cli, TasksListsEveryTaskWithParameters) {
   const Outcome o = run_dalesim("tasks");
   EXPECT_EQ(o.code, 0);

@@ -49,6 +49,9 @@ struct CudaDeviceInfo {
   bool usable = false;
   std::string name;    // e.g. "NVIDIA H100 80GB HBM3"
   std::string reason;  // when not usable: "cudaErrorNoDevice: no CUDA-capable device is detected"
+  int cc_major = 0, cc_minor = 0, sm_count = 0;
+  double clock_mhz = 0;
+  double fp32_peak_gflops = 0;  // SMs x FP32 lanes per SM x 2 (FMA) x boost clock
 };
 CudaDeviceInfo query_cuda_device();
 

@@ -13,5 +13,6 @@ Action add_run_command(CLI::App& app, const std::string& command_line);
 Action add_validate_command(CLI::App& app);
 Action add_inspect_command(CLI::App& app);
 Action add_tasks_command(CLI::App& app);
+Action add_bench_command(CLI::App& app, const std::string& command_line);
 
 }  // namespace dalesim::cli

@@ -21,6 +21,7 @@ int main(int argc, char** argv) {
       {"validate", dalesim::cli::add_validate_command(app)},
       {"inspect", dalesim::cli::add_inspect_command(app)},
       {"tasks", dalesim::cli::add_tasks_command(app)},
+      {"bench", dalesim::cli::add_bench_command(app, command_line)},
   };
 
   try {

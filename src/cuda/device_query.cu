@@ -30,6 +30,14 @@ CudaDeviceInfo query_cuda_device() {
   }
   info.usable = true;
   info.name = prop.name;
+  info.cc_major = prop.major;
+  info.cc_minor = prop.minor;
+  info.sm_count = prop.multiProcessorCount;
+  int clock_khz = 0;
+  if (cudaDeviceGetAttribute(&clock_khz, cudaDevAttrClockRate, 0) == cudaSuccess) info.clock_mhz = clock_khz / 1000.0;
+  // FP32 lanes per SM: 64 on Volta/Turing and GA100, 128 on GA10x, Ada, Hopper and Blackwell.
+  const int lanes = (prop.major == 7 || (prop.major == 8 && prop.minor == 0)) ? 64 : 128;
+  info.fp32_peak_gflops = info.sm_count * lanes * 2.0 * info.clock_mhz / 1000.0;
   return info;
 }
 

@@ -1,0 +1,206 @@
+// `dalesim bench`: validate, warm up, then time the same training iterations on each backend.
+#include "train/bench.hpp"
+
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <ostream>
+#include <thread>
+
+#include "cpu/parallel.hpp"
+#include "dalesim/backend.hpp"
+#include "dalesim/model.hpp"
+#include "dalesim/task.hpp"
+
+namespace dalesim {
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+double seconds_since(Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); }
+
+std::vector<ReplicaConfig> bench_replicas(const BenchConfig& c) {
+  std::vector<ReplicaConfig> cfgs(c.R);
+  for (int r = 0; r < c.R; ++r) {
+    ReplicaConfig& x = cfgs[r];
+    x.id = r;
+    x.model.arch = Arch::mix;
+    x.model.n_units = c.N;
+    x.model.e_fraction = 0.8;
+    x.model.alpha_init = 0.5;
+    x.task.name = "adding";
+    x.task.batch = c.B;
+    x.task.params["T"] = Value{std::int64_t{c.T}};
+    x.train.optimizer = Optim::adam;
+    x.train.lr = 1e-3;
+    x.seed = r;
+    x.init_seed = derive_seed(r, "init");
+    x.data_seed = derive_seed(0, "data");  // one shared data stream: the backends are timed, not the task
+    x.noise_seed = derive_seed(r, "noise");
+  }
+  return cfgs;
+}
+
+// One backend on one config: models, a shared batch, and the backend itself.
+struct BenchRun {
+  std::vector<ReplicaConfig> cfgs;
+  std::vector<ReplicaModel> models;
+  std::unique_ptr<Task> task;
+  Batch batch;
+  std::vector<const Batch*> batch_of;
+  std::unique_ptr<Backend> backend;
+
+  BenchRun(std::vector<ReplicaConfig> c, const std::string& backend_name, int threads) : cfgs(std::move(c)) {
+    task = make_task(cfgs.front().task, cfgs.front().model.dt);
+    models.resize(cfgs.size());
+    const int n_threads = threads > 0 ? threads : static_cast<int>(std::thread::hardware_concurrency());
+    parallel_for(static_cast<int>(cfgs.size()), n_threads,
+                 [&](int r) { models[r] = init_replica(cfgs[r], task->n_inputs(), task->n_outputs()); });
+    BackendOptions opt;
+    opt.n_threads = threads;
+    if (backend_name == "cuda:cublas") opt.cuda_gemm = "cublas";
+    backend = backend_name == "cpu" ? make_cpu_backend(opt) : make_cuda_backend(opt);
+    backend->upload(models);
+    batch_of.assign(cfgs.size(), &batch);
+  }
+  void step(std::int64_t it, std::vector<StepMetrics>* metrics) {
+    task->generate(cfgs.front().data_seed, it, cfgs.front().task.batch, batch);
+    backend->train_step(it, batch_of, metrics);
+  }
+};
+
+}  // namespace
+
+std::string BenchConfig::label() const {
+  return "R=" + std::to_string(R) + " N=" + std::to_string(N) + " B=" + std::to_string(B) + " T=" + std::to_string(T);
+}
+
+double bench_flops(const BenchConfig& c, int n_inputs, int n_outputs) {
+  return 6.0 * c.R * c.B * c.T * (double(c.N) * c.N + double(c.N) * (n_inputs + n_outputs));
+}
+
+std::vector<BenchConfig> default_bench_configs(bool have_gpu) {
+  const BenchConfig small{16, 64, 32, 50};
+  if (!have_gpu) return {small};
+  return {{256, 128, 64, 100}, {64, 512, 64, 100}, {1024, 64, 32, 50}, small};
+}
+
+std::vector<BenchRow> run_bench(const BenchOptions& options, std::ostream& log) {
+  std::vector<BenchRow> rows;
+  const CudaDeviceInfo dev = query_cuda_device();
+  for (const BenchConfig& config : options.configs) {
+    const auto cfgs = bench_replicas(config);
+    const double flops = bench_flops(config, 2, 1);
+    // The CPU reference losses of the first iteration for a few replicas, to validate the others.
+    const int n_check = std::min(config.R, 4);
+    std::vector<StepMetrics> reference;
+    {
+      BenchRun ref(std::vector<ReplicaConfig>(cfgs.begin(), cfgs.begin() + n_check), "cpu", options.threads);
+      ref.step(0, &reference);
+    }
+    for (const std::string& name : options.backends) {
+      BenchRow row;
+      row.config = config;
+      row.backend = name;
+      log << "bench: " << config.label() << " on " << name << " ..." << std::flush;
+      const bool is_cpu = name == "cpu";
+      if (!is_cpu && !dev.usable) {
+        row.status = "skipped: no usable CUDA device (" + dev.reason + ")";
+        log << " " << row.status << "\n";
+        rows.push_back(row);
+        continue;
+      }
+      BenchRun run(cfgs, name, options.threads);
+      row.device = run.backend->device();
+      std::vector<StepMetrics> first;
+      const auto t_warm = Clock::now();
+      run.step(0, &first);
+      const double warm = seconds_since(t_warm);
+      double worst = 0;
+      for (int r = 0; r < n_check; ++r)
+        worst = std::max(worst, std::fabs(first[r].loss - reference[r].loss) / std::max(1e-12, std::fabs(reference[r].loss)));
+      row.validation_rel_diff = worst;
+      if (worst > 1e-3) {
+        row.status = "failed validation: loss differs from the CPU by " + std::to_string(worst) + " (relative)";
+        log << " " << row.status << "\n";
+        rows.push_back(row);
+        continue;
+      }
+      int iterations = options.iterations;
+      if (is_cpu) iterations = std::max(1, std::min(iterations, static_cast<int>(options.cpu_budget_s / std::max(warm, 1e-9))));
+      if (!is_cpu) run.step(1, nullptr);  // graph capture happened at step 0; one more warm replay
+      const auto t0 = Clock::now();
+      for (int k = 0; k < iterations; ++k) run.step(2 + k, nullptr);
+      const double total = seconds_since(t0);
+      row.iterations = iterations;
+      row.seconds_per_iter = total / iterations;
+      row.seq_steps_per_s = double(config.R) * config.B * config.T / row.seconds_per_iter;
+      row.gflops = flops / row.seconds_per_iter / 1e9;
+      row.peak_fraction = !is_cpu && dev.fp32_peak_gflops > 0 ? row.gflops / dev.fp32_peak_gflops : std::nan("");
+      row.device_mib = run.backend->device_bytes() / (1024.0 * 1024.0);
+      row.status = "ok";
+      char buf[128];
+      std::snprintf(buf, sizeof buf, " %.4g s/iter, %.3g GFLOP/s\n", row.seconds_per_iter, row.gflops);
+      log << buf;
+      rows.push_back(row);
+    }
+  }
+  return rows;
+}
+
+void print_bench_table(const std::vector<BenchRow>& rows, std::ostream& out) {
+  char line[512];
+  std::snprintf(line, sizeof line, "%-26s  %-12s  %10s  %14s  %10s  %7s  %9s  %9s  %s\n", "config", "backend", "s/iter",
+                "seq-steps/s", "GFLOP/s", "%peak", "dev MiB", "val.diff", "status");
+  out << line;
+  for (const BenchRow& r : rows) {
+    if (r.status != "ok") {
+      std::snprintf(line, sizeof line, "%-26s  %-12s  %s\n", r.config.label().c_str(), r.backend.c_str(), r.status.c_str());
+    } else {
+      std::snprintf(line, sizeof line, "%-26s  %-12s  %10.4g  %14.4g  %10.4g  %7s  %9.1f  %9.2g  %s\n",
+                    r.config.label().c_str(), r.backend.c_str(), r.seconds_per_iter, r.seq_steps_per_s, r.gflops,
+                    std::isnan(r.peak_fraction) ? "-" : (std::to_string(std::lround(100 * r.peak_fraction)) + "%").c_str(),
+                    r.device_mib, r.validation_rel_diff, r.status.c_str());
+    }
+    out << line;
+  }
+}
+
+namespace {
+std::string json_escape(const std::string& s) {
+  std::string o;
+  for (char c : s) {
+    if (c == '"' || c == '\\') o += '\\';
+    if (static_cast<unsigned char>(c) < 0x20) continue;
+    o += c;
+  }
+  return o;
+}
+std::string json_num(double x) {
+  if (!std::isfinite(x)) return "null";
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.6g", x);
+  return buf;
+}
+}  // namespace
+
+void write_bench_json(const std::vector<BenchRow>& rows, const std::string& command, std::ostream& out) {
+  const CudaDeviceInfo dev = query_cuda_device();
+  out << "{\n  \"command\": \"" << json_escape(command) << "\",\n  \"cuda_device\": \""
+      << json_escape(dev.usable ? dev.name : "none: " + dev.reason) << "\",\n  \"fp32_peak_gflops\": "
+      << json_num(dev.usable ? dev.fp32_peak_gflops : std::nan("")) << ",\n  \"flop_count\": \"6 R B T (N^2 + N (I + O)), I = 2, O = 1\",\n  \"rows\": [\n";
+  for (size_t k = 0; k < rows.size(); ++k) {
+    const BenchRow& r = rows[k];
+    out << "    {\"R\": " << r.config.R << ", \"N\": " << r.config.N << ", \"B\": " << r.config.B << ", \"T\": " << r.config.T
+        << ", \"backend\": \"" << r.backend << "\", \"device\": \"" << json_escape(r.device) << "\", \"status\": \""
+        << json_escape(r.status) << "\", \"iterations\": " << r.iterations
+        << ", \"seconds_per_iter\": " << json_num(r.seconds_per_iter) << ", \"seq_steps_per_s\": " << json_num(r.seq_steps_per_s)
+        << ", \"gflops\": " << json_num(r.gflops) << ", \"peak_fraction\": " << json_num(r.peak_fraction)
+        << ", \"device_mib\": " << json_num(r.device_mib)
+        << ", \"validation_rel_diff\": " << json_num(r.validation_rel_diff) << "}" << (k + 1 < rows.size() ? "," : "") << "\n";
+  }
+  out << "  ]\n}\n";
+}
+
+}  // namespace dalesim

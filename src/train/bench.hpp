@@ -1,0 +1,48 @@
+// `dalesim bench`: the same training work on the CPU and CUDA backends, side by side.
+#pragma once
+
+#include <iosfwd>
+#include <limits>
+#include <string>
+#include <vector>
+
+namespace dalesim {
+
+struct BenchConfig {
+  int R = 16, N = 64, B = 32, T = 50;  // replicas, units, batch, steps
+  std::string label() const;
+};
+
+struct BenchOptions {
+  std::vector<BenchConfig> configs;
+  std::vector<std::string> backends;   // "cpu", "cuda" (and "cuda:cublas" for the cuBLAS products)
+  int iterations = 5;                  // timed iterations per run (after warm-up)
+  int threads = 0;
+  double cpu_budget_s = 60;            // skip CPU runs expected to take longer than this
+};
+
+struct BenchRow {
+  BenchConfig config;
+  std::string backend, device, status;  // status: "ok", "skipped: ..."
+  int iterations = 0;
+  // NaN until measured (skipped rows keep them NaN; JSON writes null).
+  double seconds_per_iter = kUnset, seq_steps_per_s = kUnset, gflops = kUnset, peak_fraction = kUnset;
+  double device_mib = kUnset;
+  double validation_rel_diff = kUnset;  // max relative loss difference to the CPU on the first iteration
+  static constexpr double kUnset = std::numeric_limits<double>::quiet_NaN();
+};
+
+// The fixed FLOP count of one iteration: 6 R B T (N^2 + N (I + O)) (forward, backward, update).
+double bench_flops(const BenchConfig& c, int n_inputs, int n_outputs);
+
+std::vector<BenchConfig> default_bench_configs(bool have_gpu);
+
+// Runs every (config, backend) pair: builds R `mix` replicas on the adding problem (all sharing one
+// data stream, so batch generation is not what is timed), validates the CUDA losses against the
+// CPU's on the first iteration, warms up, then times. Progress lines go to `log`.
+std::vector<BenchRow> run_bench(const BenchOptions& options, std::ostream& log);
+
+void print_bench_table(const std::vector<BenchRow>& rows, std::ostream& out);
+void write_bench_json(const std::vector<BenchRow>& rows, const std::string& command, std::ostream& out);
+
+}  // namespace dalesim
