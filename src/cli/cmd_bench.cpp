@@ -6,6 +6,7 @@
 #include "cli/commands.hpp"
 #include "dalesim/backend.hpp"
 #include "train/bench.hpp"
+#include "train/peer_export.hpp"
 
 namespace dalesim::cli {
 
@@ -27,7 +28,8 @@ Action add_bench_command(CLI::App& app, const std::string& command_line) {
     std::vector<std::string> backends{"cpu", "cuda"};
     int iterations = 5, threads = 0;
     double cpu_budget = 60;
-    std::string json;
+    std::string json, export_peers, export_backend = "auto";
+    int peer_iterations = 10;
   };
   auto o = std::make_shared<Opts>();
   CLI::App* cmd = app.add_subcommand("bench", "CPU vs CUDA training throughput on the same work");
@@ -40,10 +42,20 @@ Action add_bench_command(CLI::App& app, const std::string& command_line) {
   cmd->add_option("--cpu-budget", o->cpu_budget, "seconds of timed CPU work per configuration at most")
       ->check(CLI::PositiveNumber);
   cmd->add_option("--json", o->json, "also write the results as JSON to this file ('-' for stdout)");
+  cmd->add_option("--export-peers", o->export_peers,
+                  "instead of timing, write the peers' input (bench/peers/) for the first --config to this HDF5 file");
+  cmd->add_option("--peer-iterations", o->peer_iterations, "iterations recorded for the peers")->check(CLI::PositiveNumber);
+  cmd->add_option("--peer-backend", o->export_backend, "backend computing the peers' reference losses")
+      ->check(CLI::IsMember({"cpu", "cuda", "auto"}));
   return [o, command_line]() {
     BenchOptions opt;
     for (const auto& c : o->configs) opt.configs.push_back(parse_config(c));
     if (opt.configs.empty()) opt.configs = default_bench_configs(query_cuda_device().usable);
+    if (!o->export_peers.empty()) {
+      export_peer_input(opt.configs.front(), o->peer_iterations, o->export_backend, o->threads, o->export_peers,
+                        std::cerr);
+      return 0;
+    }
     opt.backends = o->backends;
     opt.iterations = o->iterations;
     opt.threads = o->threads;

@@ -20,6 +20,8 @@ using Clock = std::chrono::steady_clock;
 
 double seconds_since(Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); }
 
+}  // namespace
+
 std::vector<ReplicaConfig> bench_replicas(const BenchConfig& c) {
   std::vector<ReplicaConfig> cfgs(c.R);
   for (int r = 0; r < c.R; ++r) {
@@ -41,6 +43,8 @@ std::vector<ReplicaConfig> bench_replicas(const BenchConfig& c) {
   }
   return cfgs;
 }
+
+namespace {
 
 // One backend on one config: models, a shared batch, and the backend itself.
 struct BenchRun {

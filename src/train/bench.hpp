@@ -6,6 +6,8 @@
 #include <string>
 #include <vector>
 
+#include "dalesim/config.hpp"
+
 namespace dalesim {
 
 struct BenchConfig {
@@ -36,6 +38,10 @@ struct BenchRow {
 double bench_flops(const BenchConfig& c, int n_inputs, int n_outputs);
 
 std::vector<BenchConfig> default_bench_configs(bool have_gpu);
+
+// The replicas of a bench configuration: R `mix` replicas on the adding problem (T steps, batch B),
+// Adam, different initial weights, one shared data stream.
+std::vector<ReplicaConfig> bench_replicas(const BenchConfig& c);
 
 // Runs every (config, backend) pair: builds R `mix` replicas on the adding problem (all sharing one
 // data stream, so batch generation is not what is timed), validates the CUDA losses against the
