@@ -194,6 +194,25 @@ TEST_F(Cli, BenchRunsTheCpuAndWritesJson) {
   EXPECT_EQ(run_dalesim("bench --config 3,16,4").code, 2);
 }
 
+// An independent implementation (PyTorch autograd) trains the exported replicas on the exported
+// batches and must reproduce the engine's losses to 1e-4 relative.
+TEST_F(Cli, TorchPeerAgreesWithTheEngine) {
+  if (std::system("/usr/bin/python3 -c 'import torch, h5py' >/dev/null 2>&1") != 0)
+    GTEST_SKIP() << "/usr/bin/python3 with torch and h5py not available (Debian python3-torch, python3-h5py)";
+  const std::string input = path("peer.h5");
+  const Outcome e = run_dalesim("bench --config 3,12,5,8 --export-peers " + input + " --peer-iterations 6 --peer-backend cpu");
+  ASSERT_EQ(e.code, 0) << e.output;
+  const std::string cmd = "/usr/bin/python3 " + std::string(DALESIM_SOURCE_DIR) + "/bench/peers/torch_peer.py " + input +
+                          " --device cpu --iterations 1 2>&1";
+  FILE* pipe = popen(cmd.c_str(), "r");
+  ASSERT_NE(pipe, nullptr);
+  char buf[1024] = {0};
+  const size_t n = fread(buf, 1, sizeof buf - 1, pipe);
+  const int status = pclose(pipe);
+  EXPECT_EQ(WEXITSTATUS(status), 0) << std::string(buf, n);
+  EXPECT_NE(std::string(buf, n).find("agree=True"), std::string::npos) << std::string(buf, n);
+}
+
 TEST_F(Cli, TasksListsEveryTaskWithParameters) {
   const Outcome o = run_dalesim("tasks");
   EXPECT_EQ(o.code, 0);
