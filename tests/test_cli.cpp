@@ -10,6 +10,7 @@
 #include <string>
 
 #include "dalesim/history.hpp"
+#include "test_paths.hpp"
 
 namespace {
 
@@ -33,7 +34,7 @@ std::string repr_double(double d) {
 }
 
 Outcome run_dalesim(const std::string& args) {
-  const std::string cmd = std::string(DALESIM_BINARY) + " " + args + " 2>&1";
+  const std::string cmd = dalesim::test::binary_path() + " " + args + " 2>&1";
   Outcome o;
   FILE* pipe = popen(cmd.c_str(), "r");
   if (!pipe) return o;
@@ -81,7 +82,7 @@ seeds = 2
 )";
 
 TEST_F(Cli, ValidateReportsTheDemoSweep) {
-  const Outcome o = run_dalesim("validate " + std::string(DALESIM_SOURCE_DIR) + "/data/sweeps/demo.toml");
+  const Outcome o = run_dalesim("validate " + dalesim::test::source_dir() + "/data/sweeps/demo.toml");
   EXPECT_EQ(o.code, 0) << o.output;
   EXPECT_NE(o.output.find("36 replicas"), std::string::npos) << o.output;
   EXPECT_NE(o.output.find("estimated training memory"), std::string::npos);
@@ -202,7 +203,7 @@ TEST_F(Cli, TorchPeerAgreesWithTheEngine) {
   const std::string input = path("peer.h5");
   const Outcome e = run_dalesim("bench --config 3,12,5,8 --export-peers " + input + " --peer-iterations 6 --peer-backend cpu");
   ASSERT_EQ(e.code, 0) << e.output;
-  const std::string cmd = "/usr/bin/python3 " + std::string(DALESIM_SOURCE_DIR) + "/bench/peers/torch_peer.py " + input +
+  const std::string cmd = "/usr/bin/python3 " + dalesim::test::source_dir() + "/bench/peers/torch_peer.py " + input +
                           " --device cpu --iterations 1 2>&1";
   FILE* pipe = popen(cmd.c_str(), "r");
   ASSERT_NE(pipe, nullptr);

@@ -76,6 +76,10 @@ struct AgreeCase {
   Optim opt;
 };
 
+void PrintTo(const AgreeCase& c, std::ostream* os) {
+  *os << c.n << " replicas, " << (c.mixed_shapes ? "mixed shapes, " : "") << c.gemm << ", " << to_string(c.opt);
+}
+
 class GpuAgreement : public Gpu, public ::testing::WithParamInterface<AgreeCase> {};
 
 // Tolerance: both sides are FP32 but sum in different orders (BLAS vs the tiled kernel or cuBLAS),

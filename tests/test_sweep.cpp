@@ -10,6 +10,7 @@
 
 #include "dalesim/sweep.hpp"
 #include "dalesim/task.hpp"
+#include "test_paths.hpp"
 
 using namespace dalesim;
 
@@ -327,7 +328,7 @@ TEST(SweepErrors, TomlSyntax) {
 }
 
 TEST(SweepFile, MinimalLoads) {
-  const Sweep s = load_sweep_file(std::string(DALESIM_SOURCE_DIR) + "/data/sweeps/minimal.toml");
+  const Sweep s = load_sweep_file(dalesim::test::source_dir() + "/data/sweeps/minimal.toml");
   EXPECT_EQ(s.name, "minimal");
   ASSERT_EQ(s.replicas.size(), 2u);
   for (const ReplicaConfig& c : s.replicas) {
@@ -386,7 +387,7 @@ TEST(SweepResolved, SeedListAndTaskParamsRoundTrip) {
 }
 
 TEST(SweepDocs, EveryKeyIsDocumented) {
-  std::ifstream in(std::string(DALESIM_SOURCE_DIR) + "/docs/sweep-format.md");
+  std::ifstream in(dalesim::test::source_dir() + "/docs/sweep-format.md");
   ASSERT_TRUE(in) << "docs/sweep-format.md missing";
   std::stringstream ss;
   ss << in.rdbuf();

@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# Everything to run on a GPU machine, in one go: GPU tests, `dalesim bench`, and the peers.
+# Usage (from the project root, after `source .gpu/env.sh`): bench/gpu_checks.sh OUTDIR
+# Expects the bundled binaries in .gpu/ (dalesim, dalesim_gpu_tests, dalesim_tests).
+set -uo pipefail
+out=${1:?usage: bench/gpu_checks.sh OUTDIR}
+mkdir -p "$out"
+bin=${DALESIM_BIN:-.gpu/bin}
+rc=0
+# The test binaries were built elsewhere: tell them where the binary and the sources are here.
+export DALESIM_BINARY="$PWD/$bin/dalesim" DALESIM_SOURCE_DIR="$PWD"
+{ nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.max.sm --format=csv; git rev-parse HEAD 2>/dev/null; } > "$out/device.txt" 2>&1
+"$bin/dalesim_gpu_tests" --gtest_output=json:"$out/gpu_tests.json" > "$out/gpu_tests.log" 2>&1 || rc=1
+"$bin/dalesim_tests" > "$out/cpu_tests.log" 2>&1 || rc=1
+"$bin/dalesim" bench --backends cpu,cuda,cuda:cublas --cpu-budget 30 --json "$out/bench.json" > "$out/bench.txt" 2> "$out/bench.log" || rc=1
+for cfg in 256,128,64,100 64,512,64,100 1024,64,32,50; do
+  tag=${cfg//,/_}
+  "$bin/dalesim" bench --config "$cfg" --export-peers "$out/peer_$tag.h5" --peer-iterations 10 --peer-backend cuda \
+    >> "$out/peers.log" 2>&1 || rc=1
+  (cd bench/peers && python3 torch_peer.py "$out/peer_$tag.h5" --json "$out/torch_$tag.json") >> "$out/peers.log" 2>&1 || rc=1
+  (cd bench/peers && python3 jax_peer.py "$out/peer_$tag.h5" --json "$out/jax_$tag.json") >> "$out/peers.log" 2>&1 || rc=1
+  rm -f "$out/peer_$tag.h5"
+done
+echo "gpu_checks: rc=$rc" | tee -a "$out/device.txt"
+exit $rc
