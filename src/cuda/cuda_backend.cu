@@ -355,7 +355,9 @@ void Bucket::fetch_params(std::vector<ReplicaModel>& models) {
 
 class CudaBackend final : public Backend {
  public:
-  CudaBackend(const CudaDeviceInfo& dev, GemmKernel gemm) : device_name_(dev.name), gemm_(gemm) {}
+  CudaBackend(const CudaDeviceInfo& dev, GemmKernel gemm) : device_name_(dev.name), gemm_(gemm) {
+    cuda::prepare_gemm(gemm_);
+  }
   std::string name() const override { return "cuda"; }
   std::string device() const override {
     return device_name_ + (gemm_ == GemmKernel::v2_cublas ? " (cuBLAS products)" : " (tiled products)");

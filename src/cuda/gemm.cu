@@ -56,19 +56,33 @@ __global__ void gemm_batched_kernel_v1(int M, int N, int K, float alpha, MatView
   }
 }
 
+void check_cublas(cublasStatus_t st, const char* what) {
+  if (st != CUBLAS_STATUS_SUCCESS)
+    throw std::runtime_error(std::string(what) + " failed: " + cublasGetStatusName(st) + ": " + cublasGetStatusString(st));
+}
+
 cublasHandle_t cublas_handle() {
   static std::mutex mutex;
   static cublasHandle_t handle = nullptr;
+  static void* workspace = nullptr;
   std::lock_guard<std::mutex> lock(mutex);
   if (!handle) {
-    if (cublasCreate(&handle) != CUBLAS_STATUS_SUCCESS) throw std::runtime_error("cublasCreate failed");
+    check_cublas(cublasCreate(&handle), "cublasCreate");
     // Strict FP32: no TF32 tensor-core rounding.
-    cublasSetMathMode(handle, CUBLAS_PEDANTIC_MATH);
+    check_cublas(cublasSetMathMode(handle, CUBLAS_PEDANTIC_MATH), "cublasSetMathMode");
+    // A fixed workspace, so that no allocation happens inside a captured graph.
+    const size_t bytes = 32u << 20;
+    DALESIM_CUDA_CHECK(cudaMalloc(&workspace, bytes));
+    check_cublas(cublasSetWorkspace(handle, workspace, bytes), "cublasSetWorkspace");
   }
   return handle;
 }
 
 }  // namespace
+
+void prepare_gemm(GemmKernel kernel) {
+  if (kernel == GemmKernel::v2_cublas) cublas_handle();
+}
 
 void launch_gemm_batched(GemmKernel kernel, int R, int M, int N, int K, float alpha, MatView a, MatView b,
                          float beta, OutView c, cudaStream_t stream) {
@@ -76,12 +90,11 @@ void launch_gemm_batched(GemmKernel kernel, int R, int M, int N, int K, float al
   if (kernel == GemmKernel::v2_cublas) {
     // Row-major C = op(A) op(B) is column-major C^T = op(B)^T op(A)^T.
     cublasHandle_t h = cublas_handle();
-    cublasSetStream(h, stream);
+    check_cublas(cublasSetStream(h, stream), "cublasSetStream");
     const cublasStatus_t st = cublasSgemmStridedBatched(
         h, b.trans ? CUBLAS_OP_T : CUBLAS_OP_N, a.trans ? CUBLAS_OP_T : CUBLAS_OP_N, N, M, K, &alpha, b.ptr, b.ld,
         b.stride, a.ptr, a.ld, a.stride, &beta, c.ptr, c.ld, c.stride, R);
-    if (st != CUBLAS_STATUS_SUCCESS)
-      throw std::runtime_error("cublasSgemmStridedBatched failed with status " + std::to_string(static_cast<int>(st)));
+    check_cublas(st, "cublasSgemmStridedBatched");
     return;
   }
   const dim3 block(kTile, 8);

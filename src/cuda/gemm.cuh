@@ -26,6 +26,10 @@ enum class GemmKernel {
                    // a different algorithm for a different batch count
 };
 
+// Creates what a kernel needs before any stream capture: cuBLAS's handle and a fixed workspace
+// (cuBLAS must not allocate while a CUDA graph is being captured).
+void prepare_gemm(GemmKernel kernel);
+
 // M x N output per replica, inner dimension K.
 void launch_gemm_batched(GemmKernel kernel, int R, int M, int N, int K, float alpha, MatView a, MatView b,
                          float beta, OutView c, cudaStream_t stream);
