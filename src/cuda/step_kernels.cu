@@ -1,7 +1,9 @@
 // Elementwise and per-replica kernels of an iteration. Reductions are one block per replica with a
-// fixed thread count and a fixed tree, in double: the result never depends on how many replicas
+// fixed thread count and CUB's fixed-order block reduction, in double: the result never depends on how many replicas
 // share the launch, and never uses atomics, so runs repeat bitwise.
 #include <cmath>
+
+#include <cub/block/block_reduce.cuh>
 
 #include "cuda/cuda_check.hpp"
 #include "cuda/step_kernels.cuh"
@@ -15,17 +17,18 @@ namespace {
 
 constexpr int kThreads = 256;
 
-// Sum over the block of one double per thread; the result is valid in thread 0 (fixed tree).
-__device__ double block_sum(double x, double* shared) {
-  shared[threadIdx.x] = x;
+using BlockReduce = cub::BlockReduce<double, kThreads>;
+
+// Sum over the block of one double per thread, returned to every thread. CUB's block reduction
+// has a fixed order for a fixed block size: deterministic, independent of the replica count.
+__device__ double block_sum(double x, BlockReduce::TempStorage& temp) {
+  __shared__ double total;
+  const double sum = BlockReduce(temp).Sum(x);
+  if (threadIdx.x == 0) total = sum;
   __syncthreads();
-  for (int stride = kThreads / 2; stride > 0; stride /= 2) {
-    if (threadIdx.x < stride) shared[threadIdx.x] += shared[threadIdx.x + stride];
-    __syncthreads();
-  }
-  const double total = shared[0];
-  __syncthreads();
-  return total;
+  const double out = total;
+  __syncthreads();  // temp and total are reused by the next call
+  return out;
 }
 
 __device__ bool frozen(const BucketView& v, int r, bool evaluating) {
@@ -97,7 +100,7 @@ __global__ void forward_step_kernel_v1(BucketView v, int t) {
 
 // One block per replica: z += b_out, squared error, mask sum, accuracy, mean rate, then e = dL/dz.
 __global__ void loss_kernel_v1(BucketView v, bool need_grad, bool evaluating) {
-  __shared__ double shared[kThreads];
+  __shared__ BlockReduce::TempStorage shared;
   const int r = blockIdx.x;
   const long long tbo = static_cast<long long>(v.T) * v.B * v.O, tbn = static_cast<long long>(v.T) * v.B * v.N;
   const int s = v.stream_of[r];
@@ -180,7 +183,7 @@ __global__ void bias_grads_kernel_v1(BucketView v) {
 
 // One block per replica: recurrent gradients and d alpha (fixed-order reduction).
 __global__ void param_grads_kernel_v1(BucketView v) {
-  __shared__ double shared[kThreads];
+  __shared__ BlockReduce::TempStorage shared;
   const int r = blockIdx.x;
   const long long nn = static_cast<long long>(v.N) * v.N;
   const float* p = v.params + static_cast<long long>(r) * v.P;
@@ -202,7 +205,7 @@ __global__ void param_grads_kernel_v1(BucketView v) {
 }
 
 __global__ void norm_and_clip_kernel_v1(BucketView v) {
-  __shared__ double shared[kThreads];
+  __shared__ BlockReduce::TempStorage shared;
   const int r = blockIdx.x;
   const float* grad = v.grad + static_cast<long long>(r) * v.P;
   double sq = 0;
@@ -270,7 +273,7 @@ __global__ void optimizer_kernel_v1(BucketView v) {
 }
 
 __global__ void dale_violation_kernel_v1(BucketView v, bool evaluating) {
-  __shared__ double shared[kThreads];
+  __shared__ BlockReduce::TempStorage shared;
   const int r = blockIdx.x;
   const long long nn = static_cast<long long>(v.N) * v.N;
   double mixed = 0;
