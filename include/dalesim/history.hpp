@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <limits>
 #include <memory>
 #include <string>
 #include <vector>
@@ -47,6 +48,11 @@ struct Diagnostics {
   double logw_e_mean = 0, logw_e_std = 0, logw_e_skew = 0;  // log|w| over nonzero E columns
   double logw_i_mean = 0, logw_i_std = 0, logw_i_skew = 0;  // log|w| over nonzero I columns
   std::vector<float> singular_values;  // [N], descending
+  // Held-out metrics (the whole split, forward pass only); NaN for tasks without that split.
+  double validation_loss = std::numeric_limits<double>::quiet_NaN();
+  double validation_accuracy = std::numeric_limits<double>::quiet_NaN();
+  double test_loss = std::numeric_limits<double>::quiet_NaN();
+  double test_accuracy = std::numeric_limits<double>::quiet_NaN();
 };
 
 // Run-level facts written as root attributes.

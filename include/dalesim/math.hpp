@@ -32,4 +32,40 @@ DALESIM_HOST_DEVICE inline Real phi_grad(Phi phi, Real v, Real r) {
   return Real(1);
 }
 
+// Softmax cross-entropy of one output row (the cross_entropy loss of one scored step), written
+// once for the CPU backend and the CUDA kernels. Max-subtracted, so large logits do not overflow.
+
+// log sum_o exp(z[o]) over o in [0, O).
+template <class Real>
+DALESIM_HOST_DEVICE inline Real log_sum_exp_row(const Real* z, int O) {
+  Real m = z[0];
+  for (int o = 1; o < O; ++o) m = z[o] > m ? z[o] : m;
+  Real s = Real(0);
+  for (int o = 0; o < O; ++o) s += std::exp(z[o] - m);
+  return m + std::log(s);
+}
+
+// -log softmax(z)[target] = log_sum_exp(z) - z[target].
+template <class Real>
+DALESIM_HOST_DEVICE inline Real softmax_xent_row(const Real* z, int O, int target) {
+  return log_sum_exp_row(z, O) - z[target];
+}
+
+// Gradient of scale * softmax_xent_row(z, O, target) with respect to z:
+// g[o] = scale * (softmax(z)[o] - [o == target]).
+template <class Real>
+DALESIM_HOST_DEVICE inline void softmax_xent_grad_row(const Real* z, int O, int target, Real scale, Real* g) {
+  const Real lse = log_sum_exp_row(z, O);
+  for (int o = 0; o < O; ++o) g[o] = scale * (std::exp(z[o] - lse) - (o == target ? Real(1) : Real(0)));
+}
+
+// Index of the largest z[o] over o in [begin, end), counted from begin (the first on ties).
+template <class Real>
+DALESIM_HOST_DEVICE inline int argmax_row(const Real* z, int begin, int end) {
+  int best = begin;
+  for (int o = begin + 1; o < end; ++o)
+    if (z[o] > z[best]) best = o;
+  return best - begin;
+}
+
 }  // namespace dalesim

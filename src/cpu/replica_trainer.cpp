@@ -4,7 +4,8 @@
 //   u_t = W r_{t-1} + W_in x_t + b + noise_t
 //   v_t = (1 - a) v_{t-1} + a u_t
 //   z_t = W_out r_t + b_out
-//   L   = sum mask (z - y)^2 / sum mask
+//   L   = sum mask (z - y)^2 / sum mask                          (LossKind::mse)
+//   L   = mean over scored (t, b) of -log softmax(z_t,b)[target]  (LossKind::cross_entropy)
 // Backward, with e_t = dL/dz_t and g_t = dL/du_t = a * dL/dv_t:
 //   dL/dv_t = phi'(v_t) (W_out^T e_t + W^T g_{t+1}) + (1 - a) dL/dv_{t+1}
 //   dW = sum_t g_t r_{t-1}^T,  dW_in = sum_t g_t x_t^T,  db = sum_t g_t
@@ -16,6 +17,8 @@
 #include <algorithm>
 #include <cmath>
 #include <limits>
+#include <stdexcept>
+#include <string>
 
 #include "cpu/blas.hpp"
 #include "dalesim/math.hpp"
@@ -23,6 +26,93 @@
 #include "model/constraints.hpp"
 
 namespace dalesim::cpu {
+
+namespace {
+
+// ---- Loss and accuracy of the outputs z [T, B, O]: one small function per form, mirrored by
+// the CUDA kernels. Sums in double; `e`, when given, receives dL/dz [T, B, O].
+
+// Masked MSE: sum mask (z - y)^2 / max(sum mask, 1).
+template <class Real>
+double mse_loss(const Real* z, const Real* y, const Real* mask, size_t n, Real* e) {
+  double mask_sum = 0, sq = 0;
+  for (size_t k = 0; k < n; ++k) {
+    const double d = double(z[k]) - y[k];
+    sq += mask[k] * d * d;
+    mask_sum += mask[k];
+  }
+  mask_sum = std::max(mask_sum, 1.0);
+  if (e)
+    for (size_t k = 0; k < n; ++k) e[k] = Real(2.0 * mask[k] * (double(z[k]) - y[k]) / mask_sum);
+  return sq / mask_sum;
+}
+
+// Softmax cross-entropy over the rows (t, b) with target >= 0, averaged over those rows; rows
+// with target -1 get no gradient.
+template <class Real>
+double xent_loss(const Real* z, const int* target, size_t rows, int O, Real* e) {
+  double sum = 0;
+  size_t n_scored = 0;
+  for (size_t r = 0; r < rows; ++r) {
+    if (target[r] < 0) continue;
+    if (target[r] >= O)
+      throw std::invalid_argument("cross-entropy target " + std::to_string(target[r]) + " at row " +
+                                  std::to_string(r) + " is not below the number of outputs " + std::to_string(O));
+    sum += softmax_xent_row(z + r * O, O, target[r]);
+    ++n_scored;
+  }
+  const double denom = static_cast<double>(std::max<size_t>(n_scored, 1));
+  if (e)
+    for (size_t r = 0; r < rows; ++r) {
+      if (target[r] >= 0)
+        softmax_xent_grad_row(z + r * O, O, target[r], Real(1.0 / denom), e + r * O);
+      else
+        std::fill(e + r * O, e + (r + 1) * O, Real(0));
+    }
+  return sum / denom;
+}
+
+// Fraction of correct argmax decisions, in the batch's final-step or per-step form (NaN: none).
+template <class Real>
+double batch_accuracy(const Batch& batch, const Real* z) {
+  const int B = batch.B, O = batch.O;
+  int correct = 0, n = 0;
+  if (batch.acc_step >= 0) {
+    for (int b = 0; b < B; ++b, ++n)
+      correct += argmax_row(z + (static_cast<size_t>(batch.acc_step) * B + b) * O, batch.acc_begin, batch.acc_end) ==
+                 batch.label[b];
+  } else {
+    for (size_t r = 0; r < batch.acc_label.size(); ++r) {
+      if (batch.acc_label[r] < 0) continue;
+      correct += argmax_row(z + r * O, batch.acc_begin, batch.acc_end) == batch.acc_label[r];
+      ++n;
+    }
+  }
+  return n ? double(correct) / n : std::numeric_limits<double>::quiet_NaN();
+}
+
+void check_batch(const Batch& batch, int I, int O) {
+  const size_t TB = static_cast<size_t>(batch.T) * batch.B;
+  auto fail = [&](const std::string& what) {
+    throw std::invalid_argument("batch [T=" + std::to_string(batch.T) + ", B=" + std::to_string(batch.B) + "]: " + what);
+  };
+  if (batch.I != I || batch.O != O)
+    fail("has I=" + std::to_string(batch.I) + ", O=" + std::to_string(batch.O) + " but the model has I=" +
+         std::to_string(I) + ", O=" + std::to_string(O));
+  if (batch.x.size() != TB * I) fail("x is not [T, B, I]");
+  if (batch.loss == LossKind::mse && (batch.y.size() != TB * O || batch.mask.size() != TB * O))
+    fail("y or mask is not [T, B, O]");
+  if (batch.loss == LossKind::cross_entropy && batch.target.size() != TB) fail("target is not [T, B]");
+  if (batch.acc_step >= 0 && (batch.acc_step >= batch.T || batch.label.size() != static_cast<size_t>(batch.B)))
+    fail("acc_step or label out of shape");
+  if (batch.acc_step < 0 && !batch.acc_label.empty() && batch.acc_label.size() != TB) fail("acc_label is not [T, B]");
+  const bool has_accuracy = batch.acc_step >= 0 || std::any_of(batch.acc_label.begin(), batch.acc_label.end(),
+                                                                [](int c) { return c >= 0; });
+  if (has_accuracy && !(0 <= batch.acc_begin && batch.acc_begin < batch.acc_end && batch.acc_end <= O))
+    fail("accuracy outputs [acc_begin, acc_end) not within [0, O)");
+}
+
+}  // namespace
 
 template <class Real>
 ReplicaTrainer<Real>::ReplicaTrainer(const ReplicaModel& model) : model_(model), layout_(model.layout) {
@@ -68,10 +158,14 @@ PassResult ReplicaTrainer<Real>::loss_and_grad(const Batch& batch, std::int64_t 
   const int N = layout_.N, I = layout_.I, O = layout_.O, B = batch.B, T = batch.T;
   const size_t TB = static_cast<size_t>(T) * B, BN = static_cast<size_t>(B) * N;
   const Phi phi = model_.cfg->model.phi;
+  check_batch(batch, I, O);
   build_effective();
   x_.assign(batch.x.begin(), batch.x.end());
-  y_.assign(batch.y.begin(), batch.y.end());
-  mask_.assign(batch.mask.begin(), batch.mask.end());
+  const bool mse = batch.loss == LossKind::mse;
+  if (mse) {
+    y_.assign(batch.y.begin(), batch.y.end());
+    mask_.assign(batch.mask.begin(), batch.mask.end());
+  }
   v_.resize(TB * N);
   r_.resize(TB * N);
   z_.resize(TB * O);
@@ -98,34 +192,20 @@ PassResult ReplicaTrainer<Real>::loss_and_grad(const Batch& batch, std::int64_t 
   const Real* w_out = w_out_eff_.data();
   gemm(false, true, static_cast<int>(TB), O, N, Real(1), r_.data(), N, w_out, N, Real(0), z_.data(), O);
   const Real* b_out = &params_[layout_[Tensor::b_out].offset];
-  double mask_sum = 0, sq = 0, rate = 0;
-  for (size_t k = 0; k < TB * O; ++k) {
-    z_[k] += b_out[k % O];
-    const double d = double(z_[k]) - y_[k];
-    sq += mask_[k] * d * d;
-    mask_sum += mask_[k];
-  }
+  for (size_t k = 0; k < TB * O; ++k) z_[k] += b_out[k % O];
+  double rate = 0;
   for (size_t k = 0; k < TB * N; ++k) rate += r_[k];
   PassResult res;
-  mask_sum = std::max(mask_sum, 1.0);
-  res.loss = sq / mask_sum;
+  e_.resize(TB * O);
+  Real* e = need_grad ? e_.data() : nullptr;  // dL/dz, filled by the loss
+  res.loss = mse ? mse_loss(z_.data(), y_.data(), mask_.data(), TB * O, e)
+                 : xent_loss(z_.data(), batch.target.data(), TB, O, e);
   res.mean_rate = rate / static_cast<double>(TB * N);
-  res.accuracy = std::numeric_limits<double>::quiet_NaN();
-  if (batch.acc_step >= 0) {
-    int correct = 0;
-    for (int b = 0; b < B; ++b) {
-      const Real* zb = &z_[(static_cast<size_t>(batch.acc_step) * B + b) * O];
-      const int best = static_cast<int>(std::max_element(zb + batch.acc_begin, zb + batch.acc_end) - zb);
-      correct += (best - batch.acc_begin) == batch.label[b];
-    }
-    res.accuracy = double(correct) / B;
-  }
+  res.accuracy = batch_accuracy(batch, z_.data());
   if (!need_grad) return res;
 
   // Backward.
   std::fill(grad_.begin(), grad_.end(), Real(0));
-  e_.resize(TB * O);
-  for (size_t k = 0; k < TB * O; ++k) e_[k] = Real(2.0 * mask_[k] * (double(z_[k]) - y_[k]) / mask_sum);
   Real* g_w_out = &grad_[layout_[Tensor::W_out].offset];
   gemm(true, false, O, N, static_cast<int>(TB), Real(1), e_.data(), O, r_.data(), N, Real(0), g_w_out, N);
   Real* g_b_out = &grad_[layout_[Tensor::b_out].offset];

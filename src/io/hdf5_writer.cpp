@@ -63,6 +63,13 @@ const CheckpointField kCheckpointFields[] = {
     {"logw_i_mean", &Diagnostics::logw_i_mean, "mean of log|w| over nonzero weights of inhibitory columns"},
     {"logw_i_std", &Diagnostics::logw_i_std, "std of log|w| over nonzero weights of inhibitory columns"},
     {"logw_i_skew", &Diagnostics::logw_i_skew, "skewness of log|w| over nonzero weights of inhibitory columns"},
+    {"validation_loss", &Diagnostics::validation_loss,
+     "loss on the task's whole validation split (NaN for tasks without one)"},
+    {"validation_accuracy", &Diagnostics::validation_accuracy,
+     "accuracy on the task's whole validation split (NaN for tasks without one or without accuracy)"},
+    {"test_loss", &Diagnostics::test_loss, "loss on the task's whole test split (NaN for tasks without one)"},
+    {"test_accuracy", &Diagnostics::test_accuracy,
+     "accuracy on the task's whole test split (NaN for tasks without one or without accuracy)"},
 };
 
 std::string utc_now_iso8601() {

@@ -1,5 +1,6 @@
 // The task registry, task construction and parameter checking shared by every task.
 #include <cmath>
+#include <stdexcept>
 
 #include "dalesim/task.hpp"
 #include "tasks/builtin.hpp"
@@ -12,22 +13,61 @@ void Batch::resize(int B_, int T_, int I_, int O_) {
   T = T_;
   I = I_;
   O = O_;
-  x.assign(static_cast<size_t>(T) * B * I, 0.f);
-  y.assign(static_cast<size_t>(T) * B * O, 0.f);
-  mask.assign(static_cast<size_t>(T) * B * O, 0.f);
+  loss = LossKind::mse;
+  const size_t TB = static_cast<size_t>(T) * B;
+  x.assign(TB * I, 0.f);
+  y.assign(TB * O, 0.f);
+  mask.assign(TB * O, 0.f);
+  target.assign(TB, -1);
   label.assign(B, 0);
   acc_step = -1;
   acc_begin = acc_end = 0;
+  acc_label.assign(TB, -1);
+}
+
+double Batch::loss_weight() const {
+  double w = 0;
+  if (loss == LossKind::mse) {
+    for (float m : mask) w += m;
+  } else {
+    for (int c : target) w += c >= 0;
+  }
+  return w;
+}
+
+int Batch::n_accuracy_points() const {
+  if (acc_step >= 0) return B;
+  int n = 0;
+  for (int c : acc_label) n += c >= 0;
+  return n;
+}
+
+const char* to_string(LossKind k) { return k == LossKind::mse ? "mse" : "cross_entropy"; }
+const char* to_string(Split s) { return s == Split::validation ? "validation" : "test"; }
+
+void Task::generate_heldout(Split split, std::int64_t, int, Batch&) const {
+  throw std::logic_error("task " + name() + " has no " + to_string(split) + " split");
 }
 
 const std::vector<TaskInfo>& task_registry() {
-  static const std::vector<TaskInfo> registry = {adding_task_info(), perceptual_dm_task_info()};
+  static const std::vector<TaskInfo> registry = {
+      adding_task_info(),     perceptual_dm_task_info(), context_dm_task_info(), delay_match_task_info(),
+      delay_compare_task_info(), go_nogo_task_info(),    ready_set_go_task_info(), copy_task_info(),
+      seqmnist_task_info(),   file_task_info()};
   return registry;
 }
 
 std::unique_ptr<Task> make_task(const TaskConfig& cfg, double dt) {
   if (cfg.name == "adding") return make_adding_task(cfg);
   if (cfg.name == "perceptual_dm") return make_perceptual_dm_task(cfg, dt);
+  if (cfg.name == "context_dm") return make_context_dm_task(cfg, dt);
+  if (cfg.name == "delay_match") return make_delay_match_task(cfg, dt);
+  if (cfg.name == "delay_compare") return make_delay_compare_task(cfg, dt);
+  if (cfg.name == "go_nogo") return make_go_nogo_task(cfg, dt);
+  if (cfg.name == "ready_set_go") return make_ready_set_go_task(cfg, dt);
+  if (cfg.name == "copy") return make_copy_task(cfg);
+  if (cfg.name == "seqmnist") return make_seqmnist_task(cfg);
+  if (cfg.name == "file") return make_file_task(cfg);
   std::string names;
   for (const TaskInfo& t : task_registry()) names += (names.empty() ? "" : ", ") + t.name;
   throw ConfigError("task.name", "\"" + cfg.name + "\"", names, "`dalesim tasks` lists them");
@@ -109,6 +149,7 @@ double TaskParams::get_double(const std::string& key) const {
   return v.index() == 1 ? static_cast<double>(std::get<std::int64_t>(v)) : std::get<double>(v);
 }
 std::string TaskParams::get_string(const std::string& key) const { return std::get<std::string>(get(key)); }
+bool TaskParams::get_bool(const std::string& key) const { return std::get<bool>(get(key)); }
 std::vector<double> TaskParams::get_list(const std::string& key) const {
   return std::get<std::vector<double>>(get(key));
 }

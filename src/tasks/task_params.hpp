@@ -17,6 +17,7 @@ class TaskParams {
   std::int64_t get_int(const std::string& key) const;
   double get_double(const std::string& key) const;
   std::string get_string(const std::string& key) const;
+  bool get_bool(const std::string& key) const;
   std::vector<double> get_list(const std::string& key) const;
 
  private:

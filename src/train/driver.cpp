@@ -1,9 +1,11 @@
 // The driver loop of SPEC/STYLE's data path: init -> upload -> (batch -> step -> log/checkpoint)* -> close.
 #include "train/driver.hpp"
 
+#include <algorithm>
 #include <cmath>
 #include <map>
 #include <ostream>
+#include <stdexcept>
 #include <thread>
 
 #include "cpu/parallel.hpp"
@@ -46,6 +48,73 @@ TaskPlan plan_tasks(const Sweep& sweep) {
   return plan;
 }
 
+// The CUDA kernels implement the MSE loss only so far (the cross-entropy math is shared in
+// include/dalesim/math.hpp, ready to be mirrored): rather than train on a zero loss, `auto`
+// falls back to the CPU and an explicit `cuda` is refused. Remove once the kernels have it.
+bool needs_cross_entropy(const TaskPlan& plan) {
+  for (std::size_t s = 0; s < plan.tasks.size(); ++s) {
+    Batch probe;
+    plan.tasks[s]->generate(plan.stream_cfg[s]->data_seed, 0, 1, probe);
+    if (probe.loss == LossKind::cross_entropy) return true;
+  }
+  return false;
+}
+
+// Held-out metrics of every replica on its current parameters: each split is evaluated whole, in
+// batches of the training shape (trials past a split's end are unscored), and each batch's mean
+// is weighted by its loss weight and accuracy points. Replicas whose task has no such split get
+// NaN; they are evaluated on their training batch of step 0 meanwhile (the backend evaluates every
+// replica), and the result is ignored. The recurrent noise of batch k is that of iteration -1 - k,
+// the same at every checkpoint.
+void evaluate_heldout(Backend& backend, const TaskPlan& plan, int n_threads, std::vector<Diagnostics>& diag) {
+  const int R = static_cast<int>(plan.stream_of.size()), S = static_cast<int>(plan.tasks.size());
+  for (Split split : {Split::validation, Split::test}) {
+    std::vector<std::int64_t> n_batches(S, 0);
+    std::int64_t K = 0;
+    for (int s = 0; s < S; ++s) {
+      const std::int64_t B = plan.stream_cfg[s]->task.batch;
+      n_batches[s] = (plan.tasks[s]->n_heldout(split) + B - 1) / B;
+      K = std::max(K, n_batches[s]);
+    }
+    if (K == 0) continue;
+    std::vector<Batch> batches(S);
+    std::vector<const Batch*> batch_of(R);
+    for (int r = 0; r < R; ++r) batch_of[r] = &batches[plan.stream_of[r]];
+    std::vector<double> loss_sum(R, 0), loss_w(R, 0), acc_sum(R, 0), acc_n(R, 0);
+    std::vector<StepMetrics> metrics;
+    for (std::int64_t k = 0; k < K; ++k) {
+      parallel_for(S, n_threads, [&](int s) {
+        const Task& task = *plan.tasks[s];
+        const int B = plan.stream_cfg[s]->task.batch;
+        if (n_batches[s] > 0)
+          task.generate_heldout(split, k, B, batches[s]);
+        else if (k == 0)
+          task.generate(plan.stream_cfg[s]->data_seed, 0, B, batches[s]);
+      });
+      backend.evaluate(-1 - k, batch_of, metrics);
+      for (int r = 0; r < R; ++r) {
+        const int s = plan.stream_of[r];
+        if (n_batches[s] == 0) continue;
+        const double w = batches[s].loss_weight(), a = batches[s].n_accuracy_points();
+        if (w > 0) loss_sum[r] += metrics[r].loss * w, loss_w[r] += w;  // NaN (diverged) stays NaN
+        if (a > 0) acc_sum[r] += metrics[r].accuracy * a, acc_n[r] += a;
+      }
+    }
+    const double nan = std::nan("");
+    for (int r = 0; r < R; ++r) {
+      const double loss = loss_w[r] > 0 ? loss_sum[r] / loss_w[r] : nan;
+      const double acc = acc_n[r] > 0 ? acc_sum[r] / acc_n[r] : nan;
+      if (split == Split::test) {
+        diag[r].test_loss = loss;
+        diag[r].test_accuracy = acc;
+      } else {
+        diag[r].validation_loss = loss;
+        diag[r].validation_accuracy = acc;
+      }
+    }
+  }
+}
+
 template <class Get>
 void require_uniform(const Sweep& sweep, const char* key, Get get) {
   const auto first = get(sweep.replicas.front());
@@ -53,6 +122,31 @@ void require_uniform(const Sweep& sweep, const char* key, Get get) {
     if (get(c) != first)
       throw ConfigError(key, std::to_string(get(c)), "the same value for every replica (" + std::to_string(first) + ")",
                         "the history is one [step, replica] table; run such replicas as separate sweeps");
+}
+
+// One line per held-out split at the end of the run: mean loss and accuracy over the replicas
+// that have it and did not diverge.
+void log_heldout_summary(const std::vector<Diagnostics>& diag, std::ostream& log) {
+  const struct {
+    const char* name;
+    double Diagnostics::*loss;
+    double Diagnostics::*accuracy;
+  } splits[] = {{"validation", &Diagnostics::validation_loss, &Diagnostics::validation_accuracy},
+                {"test", &Diagnostics::test_loss, &Diagnostics::test_accuracy}};
+  for (const auto& sp : splits) {
+    double loss = 0, acc = 0;
+    int n = 0, n_acc = 0;
+    for (const Diagnostics& d : diag) {
+      if (!std::isfinite(d.*sp.loss)) continue;
+      loss += d.*sp.loss;
+      ++n;
+      if (std::isfinite(d.*sp.accuracy)) acc += d.*sp.accuracy, ++n_acc;
+    }
+    if (n == 0) continue;
+    log << sp.name << " set at the end: mean loss " << loss / n;
+    if (n_acc) log << ", mean accuracy " << acc / n_acc;
+    log << " (" << n << " replicas)\n";
+  }
 }
 
 }  // namespace
@@ -75,6 +169,14 @@ RunResult run_sweep(const Sweep& sweep, const RunOptions& options, std::ostream&
   bopt.n_threads = options.n_threads;
   RunResult result;
   std::unique_ptr<Backend> backend = make_backend(options.backend, bopt, &result.backend_line);
+  if (backend->name() == "cuda" && needs_cross_entropy(plan)) {
+    if (options.backend != "auto")
+      throw std::runtime_error("--backend cuda: the CUDA backend does not implement the cross-entropy loss of this "
+                               "sweep's classification tasks yet; use --backend cpu");
+    backend = make_cpu_backend(bopt);
+    result.backend_line = "backend cpu: the CUDA backend does not implement the cross-entropy loss of this sweep's "
+                          "classification tasks yet";
+  }
   const int n_threads = options.n_threads > 0 ? options.n_threads : static_cast<int>(std::thread::hardware_concurrency());
 
   std::vector<ReplicaRow> rows(R);
@@ -98,6 +200,7 @@ RunResult run_sweep(const Sweep& sweep, const RunOptions& options, std::ostream&
 
   std::vector<std::vector<float>> w0(R);
   for (int r = 0; r < R; ++r) w0[r] = to_weights(models[r]).W_rec;
+  std::vector<Diagnostics> final_diag;
   auto checkpoint = [&](std::int64_t step) {
     std::vector<ReplicaWeights> weights(R);
     std::vector<Diagnostics> diag(R);
@@ -105,10 +208,12 @@ RunResult run_sweep(const Sweep& sweep, const RunOptions& options, std::ostream&
       weights[r] = to_weights(models[r]);
       diag[r] = compute_diagnostics(weights[r], w0[r], sweep.replicas[r].model.n_exc());
     });
+    evaluate_heldout(*backend, plan, n_threads, diag);
+    final_diag = diag;
     writer->append_checkpoint(step, diag, weights);
   };
-  checkpoint(0);
   backend->upload(models);
+  checkpoint(0);
 
   Progress progress(tc.n_steps, R, options.output + ".progress", options.progress);
   std::vector<Batch> batches(plan.tasks.size());
@@ -155,6 +260,7 @@ RunResult run_sweep(const Sweep& sweep, const RunOptions& options, std::ostream&
     result.status[r] = result.diverged_step[r] >= 0 ? ReplicaStatus::diverged : ReplicaStatus::complete;
   writer->set_replica_status(result.status, result.diverged_step);
   writer->close();
+  log_heldout_summary(final_diag, log);
   progress.finish("complete");
   result.seconds = progress.elapsed_seconds();
   return result;
