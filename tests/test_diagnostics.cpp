@@ -141,3 +141,115 @@ TEST(Init, SeedsAreSeparateAndDeterministic) {
 
 }  // namespace
 }  // namespace dalesim
+
+namespace dalesim {
+namespace {
+
+std::vector<double> w_free_of(const ReplicaConfig& c) {
+  const ReplicaModel m = test::model_of(c);
+  return std::vector<double>(m.tensor(Tensor::W_free), m.tensor(Tensor::W_free) + c.model.n_units * c.model.n_units);
+}
+
+ReplicaConfig free_config(int N, FreeInit init) {
+  ReplicaConfig c = test::tiny_config(Arch::free, N, 12);
+  c.model.free_init = init;
+  c.model.autapses = true;  // no mask: the recipes' own statistics
+  return c;
+}
+
+TEST(Init, UniformHasTheFrameworkDefaultBounds) {
+  ReplicaConfig c = free_config(100, FreeInit::uniform);
+  c.model.g = 2.0;
+  const auto w = w_free_of(c);
+  double s2 = 0, mx = 0;
+  for (double x : w) {
+    s2 += x * x;
+    mx = std::max(mx, std::fabs(x));
+  }
+  EXPECT_LE(mx, 2.0 / 10.0);
+  EXPECT_GT(mx, 0.99 * 2.0 / 10.0);
+  EXPECT_NEAR(s2 / w.size(), 4.0 / (3 * 100), 0.05 * 4.0 / 300);  // variance of U(-a, a) is a^2/3
+}
+
+TEST(Init, LognormalHasMeanStdRatioAndScale) {
+  ReplicaConfig c = free_config(200, FreeInit::lognormal);
+  c.model.e_fraction = 0.8;
+  const auto w = w_free_of(c);
+  std::vector<double> mags;
+  double s2 = 0;
+  for (size_t k = 0; k < w.size(); ++k) {
+    mags.push_back(std::fabs(w[k]));
+    s2 += w[k] * w[k];
+    EXPECT_EQ(w[k] > 0, static_cast<int>(k % 200) < 160) << "Dale signs by presynaptic type";
+  }
+  const Moments m = moments(mags);
+  EXPECT_NEAR(m.mean / m.std, 1.5, 0.05);
+  EXPECT_NEAR(std::sqrt(s2 / w.size()), 1.0 / std::sqrt(200.0), 0.02 / std::sqrt(200.0));
+  EXPECT_GT(m.skew, 0.5);  // log-normal: right-skewed magnitudes
+  std::vector<double> logs;
+  for (double x : mags) logs.push_back(std::log(x));
+  EXPECT_NEAR(moments(logs).skew, 0.0, 0.05);  // ... whose logarithms are symmetric
+  c.model.lognormal_signs = LognormalSigns::random;
+  int pos = 0;
+  for (double x : w_free_of(c)) pos += x > 0;
+  EXPECT_NEAR(pos / 40000.0, 0.5, 0.01);
+}
+
+TEST(Init, LowRankHasTheRankAndTheGaussiansFrobeniusNorm) {
+  for (int rank : {1, 5, 30}) {
+    ReplicaConfig c = free_config(40, FreeInit::lowrank);
+    c.model.rank = rank;
+    c.model.g = 1.25;
+    const auto w = w_free_of(c);
+    ReplicaConfig full = c;
+    full.model.free_init = FreeInit::gaussian;  // the same draw before truncation
+    const auto g = w_free_of(full);
+    double fw = 0, fg = 0;
+    for (size_t k = 0; k < w.size(); ++k) {
+      fw += w[k] * w[k];
+      fg += g[k] * g[k];
+    }
+    EXPECT_NEAR(std::sqrt(fw), std::sqrt(fg), 1e-9 * std::sqrt(fg));
+    const auto s = singular_values(w.data(), 40, 40);
+    EXPECT_GT(s[rank - 1], 1e-6 * s[0]);
+    if (rank < 40) EXPECT_LT(s[rank], 1e-9 * s[0]) << "rank " << rank;
+  }
+}
+
+TEST(Init, SpectrumTransplantKeepsVectorsAndTakesTheDonorsValues) {
+  ReplicaConfig a = free_config(60, FreeInit::uniform);
+  a.model.ei_ratio = 9;  // the published ColEI donor: 9:1, rho 1.5
+  a.model.rho = 1.5;
+  ReplicaConfig t = a;
+  t.model.spectrum_from = SpectrumFrom::colei;
+  const auto wa = w_free_of(a), wt = w_free_of(t);
+  std::vector<double> ua, sa, va, ut, st, vt;
+  svd(wa.data(), 60, ua, sa, va);
+  svd(wt.data(), 60, ut, st, vt);
+  for (int k = 0; k < 10; ++k) {  // leading singular vectors are A's (up to sign)
+    double dot = 0;
+    for (int i = 0; i < 60; ++i) dot += ua[i * 60 + k] * ut[i * 60 + k];
+    EXPECT_NEAR(std::fabs(dot), 1.0, 1e-6) << "vector " << k;
+  }
+  // ColEI's spectrum is dispersed (a large outlier): lower normalised SVD entropy than uniform's.
+  EXPECT_LT(svd_entropy(st), svd_entropy(sa) - 0.02);
+  EXPECT_GT(st[0] / st[1], sa[0] / sa[1]);
+}
+
+TEST(Init, EiRatioGivesThePublishedSplit) {
+  ModelConfig m;
+  m.n_units = 100;
+  m.ei_ratio = 9;
+  EXPECT_EQ(m.n_inh(), 10);
+  m.n_units = 30;
+  m.ei_ratio = 4;
+  EXPECT_EQ(m.n_inh(), 6);
+  m.ei_ratio = 1;
+  EXPECT_EQ(m.n_inh(), 15);
+  m.ei_ratio = 0;
+  m.e_fraction = 0.8;
+  EXPECT_EQ(m.n_exc(), 24);
+}
+
+}  // namespace
+}  // namespace dalesim

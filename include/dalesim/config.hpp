@@ -19,7 +19,14 @@ enum class Phi { relu, tanh, softplus, sigmoid };
 enum class Optim { sgd, adam };
 // How Dale's law is kept during training (SPEC §2). Only projection exists so far.
 enum class DaleMode { clamp };
-enum class FreeInit { gaussian, orthogonal };
+// Initialisation of W_free (SPEC §4, issue "the science"): Gaussian N(0, g^2/N), g x orthogonal,
+// uniform U(-g/sqrt(N), g/sqrt(N)), log-normal magnitudes, or a Gaussian truncated to a low rank.
+enum class FreeInit { gaussian, orthogonal, uniform, lognormal, lowrank };
+// Signs of log-normal weights: by presynaptic type (Dale) or Rademacher.
+enum class LognormalSigns { dale, random };
+// Spectrum transplant: keep the singular vectors of W_free's init, take the singular values of an
+// independent draw of another family.
+enum class SpectrumFrom { none, gaussian, orthogonal, uniform, lognormal, lowrank, colei };
 enum class Population { all, exc };     // for readout_from and input_to
 enum class InputSign { free, positive };  // sign constraint on W_in
 enum class Precision { f32, f64 };
@@ -54,6 +61,7 @@ struct ModelConfig {
   Arch arch = Arch::mix;
   int n_units = 64;
   double e_fraction = 0.8;  // n_exc = round(e_fraction * n_units); the first n_exc units are E
+  double ei_ratio = 0;      // > 0: E:I ratio r instead, n_inh = ceil(n_units / (r + 1)) (published split)
   double tau_e = 100.0;     // ms
   double tau_i = 100.0;     // ms
   double dt = 20.0;         // ms; also converts task periods to steps
@@ -66,7 +74,11 @@ struct ModelConfig {
   Population input_to = Population::all;
   InputSign input_sign = InputSign::free;
   FreeInit free_init = FreeInit::gaussian;
-  double g = 1.0;           // W_free ~ N(0, g^2 / N) (or g * orthogonal)
+  double g = 1.0;           // gain of W_free: N(0, g^2 / N), g * orthogonal, U(-g/sqrt(N), g/sqrt(N)), ...
+  int rank = 1;             // free_init = lowrank: rank of the truncated Gaussian
+  double lognormal_ratio = 1.5;  // free_init = lognormal: mean/std ratio of the magnitudes
+  LognormalSigns lognormal_signs = LognormalSigns::dale;
+  SpectrumFrom spectrum_from = SpectrumFrom::none;
   double rho = 1.5;         // spectral radius of W_dale at init
   double g_in = 1.0;        // W_in ~ N(0, g_in^2 / I)
   double alpha_init = 0.5;  // mix only; alpha = sigmoid(a), 0 < alpha_init < 1
@@ -126,6 +138,8 @@ const char* to_string(Phi p);
 const char* to_string(Optim o);
 const char* to_string(DaleMode d);
 const char* to_string(FreeInit f);
+const char* to_string(LognormalSigns s);
+const char* to_string(SpectrumFrom s);
 const char* to_string(Population p);
 const char* to_string(InputSign s);
 const char* to_string(Precision p);

@@ -37,6 +37,28 @@ std::vector<double> singular_values(const double* a, int m, int n) {
   return s;
 }
 
+void svd(const double* a, int n, std::vector<double>& u, std::vector<double>& s, std::vector<double>& vt) {
+  std::vector<double> work(a, a + static_cast<size_t>(n) * n), superb(std::max(1, n - 1));
+  u.assign(static_cast<size_t>(n) * n, 0.0);
+  vt.assign(static_cast<size_t>(n) * n, 0.0);
+  s.assign(n, 0.0);
+  check_info(LAPACKE_dgesvd(LAPACK_ROW_MAJOR, 'A', 'A', n, n, work.data(), n, s.data(), u.data(), n, vt.data(), n,
+                            superb.data()),
+             "dgesvd");
+}
+
+std::vector<double> compose_svd(const std::vector<double>& u, const std::vector<double>& s,
+                                const std::vector<double>& vt, int n) {
+  std::vector<double> a(static_cast<size_t>(n) * n, 0.0);
+  for (size_t k = 0; k < s.size(); ++k)
+    for (int i = 0; i < n; ++i) {
+      const double us = u[static_cast<size_t>(i) * n + k] * s[k];
+      if (us == 0.0) continue;
+      for (int j = 0; j < n; ++j) a[static_cast<size_t>(i) * n + j] += us * vt[k * n + j];
+    }
+  return a;
+}
+
 void orthonormalise(double* a, int n) {
   std::vector<double> tau(n);
   check_info(LAPACKE_dgeqrf(LAPACK_ROW_MAJOR, n, n, a, n, tau.data()), "dgeqrf");

@@ -12,6 +12,13 @@ double spectral_radius(const double* a, int n);
 // Singular values of a row-major m x n matrix, descending.
 std::vector<double> singular_values(const double* a, int m, int n);
 
+// Full SVD of a row-major n x n matrix: a = u diag(s) vt, all row-major, s descending.
+void svd(const double* a, int n, std::vector<double>& u, std::vector<double>& s, std::vector<double>& vt);
+
+// a = u diag(s) vt for row-major n x n u and vt (only the first s.size() singular triplets).
+std::vector<double> compose_svd(const std::vector<double>& u, const std::vector<double>& s,
+                                const std::vector<double>& vt, int n);
+
 // Orthonormalises the columns of a row-major n x n matrix in place (QR, Q kept, signs fixed so
 // that diag(R) > 0 and the result is Haar-distributed for Gaussian input).
 void orthonormalise(double* a, int n);

@@ -12,7 +12,7 @@ namespace dalesim {
 namespace {
 
 // One stream per drawn quantity, so adding a tensor never shifts the others.
-enum Stream : std::uint64_t { kMask = 1, kFree, kDale, kIn, kOut };
+enum Stream : std::uint64_t { kMask = 1, kFree, kDale, kIn, kOut, kDonor };
 
 CounterRng stream(const ReplicaConfig& cfg, Stream s) { return CounterRng{cfg.init_seed, s}; }
 
@@ -22,24 +22,61 @@ double connection_probability(const ModelConfig& m, bool post_exc, bool pre_exc)
   return pre_exc ? m.p_ie : m.p_ii;
 }
 
-void init_free(const ReplicaConfig& cfg, double* w, int N) {
-  const CounterRng rng = stream(cfg, kFree);
-  const double g = cfg.model.g;
-  for (std::size_t k = 0; k < static_cast<std::size_t>(N) * N; ++k) w[k] = rng.normal(k);
-  if (cfg.model.free_init == FreeInit::orthogonal) {
-    orthonormalise(w, N);
-    for (std::size_t k = 0; k < static_cast<std::size_t>(N) * N; ++k) w[k] *= g;
-  } else {
-    for (std::size_t k = 0; k < static_cast<std::size_t>(N) * N; ++k) w[k] *= g / std::sqrt(N);
+// Draws an N x N matrix of one free family from `stream` (see docs/model.md for the recipes).
+void draw_free(const ReplicaModel& m, FreeInit family, Stream stream_id, double* w) {
+  const ReplicaConfig& cfg = *m.cfg;
+  const int N = m.layout.N;
+  const std::size_t nn = static_cast<std::size_t>(N) * N;
+  const CounterRng rng = stream(cfg, stream_id);
+  const double g = cfg.model.g, sqrt_n = std::sqrt(static_cast<double>(N));
+  switch (family) {
+    case FreeInit::gaussian:
+      for (std::size_t k = 0; k < nn; ++k) w[k] = g / sqrt_n * rng.normal(k);
+      break;
+    case FreeInit::orthogonal:
+      for (std::size_t k = 0; k < nn; ++k) w[k] = rng.normal(k);
+      orthonormalise(w, N);
+      for (std::size_t k = 0; k < nn; ++k) w[k] *= g;
+      break;
+    case FreeInit::uniform:  // the common framework default U(-1/sqrt(N), 1/sqrt(N)), times g
+      for (std::size_t k = 0; k < nn; ++k) w[k] = g / sqrt_n * (2 * rng.uniform(k) - 1);
+      break;
+    case FreeInit::lognormal: {
+      // Target std s = g / sqrt(fan-in), magnitudes with mean r s' and std s', s' = s / sqrt(1 + r^2).
+      const double r = cfg.model.lognormal_ratio, sd = g / sqrt_n / std::sqrt(1 + r * r), mean = r * sd;
+      const double sigma2 = std::log(1 + sd * sd / (mean * mean)), mu = std::log(mean) - sigma2 / 2;
+      const bool dale = cfg.model.lognormal_signs == LognormalSigns::dale;
+      for (std::size_t k = 0; k < nn; ++k) {
+        const double mag = std::exp(mu + std::sqrt(sigma2) * rng.normal(k));
+        const double sign = dale ? m.col_sign[k % N] : (rng.below(k, 2) ? 1.0 : -1.0);
+        w[k] = sign * mag;
+      }
+      break;
+    }
+    case FreeInit::lowrank: {  // Liu et al. 2024: Gaussian, SVD-truncated to rank r, same Frobenius norm
+      for (std::size_t k = 0; k < nn; ++k) w[k] = g / sqrt_n * rng.normal(k);
+      std::vector<double> u, sv, vt;
+      svd(w, N, u, sv, vt);
+      double full = 0, kept = 0;
+      for (int k = 0; k < N; ++k) {
+        full += sv[k] * sv[k];
+        if (k < cfg.model.rank) kept += sv[k] * sv[k];
+      }
+      sv.resize(std::min(N, cfg.model.rank));
+      const std::vector<double> low = compose_svd(u, sv, vt, N);
+      const double scale = kept > 0 ? std::sqrt(full / kept) : 0.0;
+      for (std::size_t k = 0; k < nn; ++k) w[k] = low[k] * scale;
+      break;
+    }
   }
 }
 
 // ColEI: positive magnitudes, E columns Exp(s_e), I columns Exp(s_i) with s_i chosen so that each
 // row's expected E and I input balance; signs by presynaptic type; then rescaled to radius rho.
-void init_dale(const ReplicaModel& m, double* w) {
+void init_dale(const ReplicaModel& m, Stream stream_id, double* w) {
   const ReplicaConfig& cfg = *m.cfg;
   const int N = m.layout.N, n_e = cfg.model.n_exc(), n_i = N - n_e;
-  const CounterRng rng = stream(cfg, kDale);
+  const CounterRng rng = stream(cfg, stream_id);
   const double two_pi = 6.283185307179586;
   const double s_e = 1.0 / std::sqrt(((two_pi - 1) / two_pi) * (n_e + double(n_e) * n_e / n_i));
   for (int i = 0; i < N; ++i) {
@@ -56,6 +93,23 @@ void init_dale(const ReplicaModel& m, double* w) {
   const double r = spectral_radius(w, N);
   if (r > 0)
     for (std::size_t k = 0; k < static_cast<std::size_t>(N) * N; ++k) w[k] *= cfg.model.rho / r;
+}
+
+// Li et al. 2023: W = U_A diag(S_B) V_A^T, the singular vectors of W_free's own init (A) and the
+// singular values of an independent draw of the family `spectrum_from` (B).
+void transplant_spectrum(const ReplicaModel& m, double* w) {
+  const int N = m.layout.N;
+  std::vector<double> donor(static_cast<std::size_t>(N) * N);
+  const SpectrumFrom from = m.cfg->model.spectrum_from;
+  if (from == SpectrumFrom::colei)
+    init_dale(m, kDonor, donor.data());
+  else
+    draw_free(m, static_cast<FreeInit>(static_cast<int>(from) - 1), kDonor, donor.data());
+  std::vector<double> u, s, vt, du, ds, dvt;
+  svd(w, N, u, s, vt);
+  svd(donor.data(), N, du, ds, dvt);
+  const std::vector<double> out = compose_svd(u, ds, vt, N);
+  std::copy(out.begin(), out.end(), w);
 }
 
 }  // namespace
@@ -101,8 +155,12 @@ ReplicaModel init_replica(const ReplicaConfig& cfg, int n_inputs, int n_outputs)
       for (int j = n_e; j < N; ++j) m.mask_out[static_cast<std::size_t>(o) * N + j] = 0.f;
   }
 
-  if (m.layout.has(Tensor::W_free)) init_free(cfg, m.tensor(Tensor::W_free), N);
-  if (m.layout.has(Tensor::W_dale)) init_dale(m, m.tensor(Tensor::W_dale));
+  if (m.layout.has(Tensor::W_free)) {
+    double* wf = m.tensor(Tensor::W_free);
+    draw_free(m, mc.free_init, kFree, wf);
+    if (mc.spectrum_from != SpectrumFrom::none) transplant_spectrum(m, wf);
+  }
+  if (m.layout.has(Tensor::W_dale)) init_dale(m, kDale, m.tensor(Tensor::W_dale));
   const CounterRng in_rng = stream(cfg, kIn), out_rng = stream(cfg, kOut);
   double* w_in = m.tensor(Tensor::W_in);
   for (std::size_t k = 0; k < m.layout[Tensor::W_in].size(); ++k) {

@@ -62,7 +62,10 @@ std::string format_value(const Value& v) {
   return std::visit(Visitor{}, v);
 }
 
-int ModelConfig::n_exc() const { return static_cast<int>(std::lround(e_fraction * n_units)); }
+int ModelConfig::n_exc() const {
+  if (ei_ratio > 0) return n_units - static_cast<int>(std::ceil(n_units / (ei_ratio + 1)));
+  return static_cast<int>(std::lround(e_fraction * n_units));
+}
 
 const char* to_string(Arch a) {
   switch (a) {
@@ -83,7 +86,15 @@ const char* to_string(Phi p) {
 }
 const char* to_string(Optim o) { return o == Optim::sgd ? "sgd" : "adam"; }
 const char* to_string(DaleMode) { return "clamp"; }
-const char* to_string(FreeInit f) { return f == FreeInit::gaussian ? "gaussian" : "orthogonal"; }
+const char* to_string(FreeInit f) {
+  static const char* names[] = {"gaussian", "orthogonal", "uniform", "lognormal", "lowrank"};
+  return names[static_cast<int>(f)];
+}
+const char* to_string(LognormalSigns s) { return s == LognormalSigns::dale ? "dale" : "random"; }
+const char* to_string(SpectrumFrom s) {
+  static const char* names[] = {"none", "gaussian", "orthogonal", "uniform", "lognormal", "lowrank", "colei"};
+  return names[static_cast<int>(s)];
+}
 const char* to_string(Population p) { return p == Population::all ? "all" : "exc"; }
 const char* to_string(InputSign s) { return s == InputSign::free ? "free" : "positive"; }
 const char* to_string(Precision p) { return p == Precision::f32 ? "float" : "double"; }

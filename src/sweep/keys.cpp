@@ -165,8 +165,25 @@ std::vector<KeyDef> build_key_defs() {
   k.push_back(enum_key("model.readout_from", {"all", "exc"}, "units the readout sees", FIELD(model.readout_from)));
   k.push_back(enum_key("model.input_to", {"all", "exc"}, "units that receive input", FIELD(model.input_to)));
   k.push_back(enum_key("model.input_sign", {"free", "positive"}, "sign constraint on W_in", FIELD(model.input_sign)));
-  k.push_back(enum_key("model.free_init", {"gaussian", "orthogonal"}, "init of W_free", FIELD(model.free_init)));
-  k.push_back(real_key("model.g", above(0), "scale of W_free at init, N(0, g^2/N)", FIELD(model.g)));
+  k.push_back(real_key("model.ei_ratio", at_least(0),
+                       "E:I ratio r (> 0 replaces e_fraction): n_inh = ceil(n_units / (r + 1)), as published",
+                       FIELD(model.ei_ratio)));
+  k.push_back(enum_key("model.free_init", {"gaussian", "orthogonal", "uniform", "lognormal", "lowrank"},
+                       "init of W_free (see docs/model.md)", FIELD(model.free_init)));
+  k.push_back(real_key("model.g", above(0),
+                       "gain of W_free at init: N(0, g^2/N), g x orthogonal, U(-g/sqrt(N), g/sqrt(N)), log-normal "
+                       "std g/sqrt(N), low-rank from N(0, g^2/N) (published: 1.25)",
+                       FIELD(model.g)));
+  k.push_back(int_key("model.rank", at_least(1), "rank of the low-rank init (free_init = \"lowrank\"), <= n_units",
+                      FIELD(model.rank)));
+  k.push_back(real_key("model.lognormal_ratio", above(0), "mean/std ratio of log-normal magnitudes",
+                       FIELD(model.lognormal_ratio)));
+  k.push_back(enum_key("model.lognormal_signs", {"dale", "random"},
+                       "signs of log-normal weights: by presynaptic type or Rademacher", FIELD(model.lognormal_signs)));
+  k.push_back(enum_key("model.spectrum_from", {"none", "gaussian", "orthogonal", "uniform", "lognormal", "lowrank", "colei"},
+                       "spectrum transplant: W_free keeps its singular vectors and takes the singular values of an "
+                       "independent draw of this family",
+                       FIELD(model.spectrum_from)));
   k.push_back(real_key("model.rho", above(0), "spectral radius of W_dale at init", FIELD(model.rho)));
   k.push_back(real_key("model.g_in", at_least(0), "scale of W_in at init, N(0, g_in^2/I)", FIELD(model.g_in)));
   k.push_back(real_key("model.alpha_init", open(0, 1), "initial alpha of arch mix", FIELD(model.alpha_init)));
@@ -385,13 +402,25 @@ void resolve_replica(ReplicaConfig& cfg, const SourceMap& given, std::set<std::s
   if (!given.count("noise_seed")) cfg.noise_seed = derive_seed(cfg.seed, "noise");
 
   const ModelConfig& m = cfg.model;
-  if (m.arch != Arch::free && !(m.e_fraction > 0 && m.e_fraction < 1 && m.n_exc() >= 1 && m.n_inh() >= 1)) {
+  if (m.arch != Arch::free && m.ei_ratio > 0 && !(m.n_exc() >= 1 && m.n_inh() >= 1)) {
+    const KeySource src = source_of(given, "model.ei_ratio");
+    throw ConfigError(src.written, format_value(m.ei_ratio), "a ratio giving n_exc >= 1 and n_inh >= 1",
+                      hint(src, "n_units = " + std::to_string(m.n_units) + " gives n_exc = " +
+                                    std::to_string(m.n_exc()) + ", n_inh = " + std::to_string(m.n_inh())));
+  }
+  if (m.arch != Arch::free && m.ei_ratio <= 0 &&
+      !(m.e_fraction > 0 && m.e_fraction < 1 && m.n_exc() >= 1 && m.n_inh() >= 1)) {
     const KeySource src = source_of(given, "model.e_fraction");
     throw ConfigError(
         src.written, format_value(m.e_fraction),
         std::string("0 < e_fraction < 1 with n_exc >= 1 and n_inh >= 1 for arch \"") + to_string(m.arch) + "\"",
         hint(src, "n_units = " + std::to_string(m.n_units) + " gives n_exc = " + std::to_string(m.n_exc()) +
                       ", n_inh = " + std::to_string(m.n_inh())));
+  }
+  if (m.free_init == FreeInit::lowrank && m.rank > m.n_units) {
+    const KeySource src = source_of(given, "model.rank");
+    throw ConfigError(src.written, std::to_string(m.rank), "1 <= rank <= model.n_units = " + std::to_string(m.n_units),
+                      hint(src, ""));
   }
   if (m.dt > std::min(m.tau_e, m.tau_i)) {
     const KeySource src = source_of(given, "model.dt");
