@@ -9,6 +9,9 @@ namespace dalesim::cuda {
 // Indices of the per-replica metrics row, in StepMetrics order.
 enum MetricIndex { kLoss = 0, kAccuracy, kAlpha, kGradNorm, kMeanRate, kDaleViolation, kMetricCount };
 
+// Per-stream scoring information: [acc_step, acc_begin, acc_end, LossKind].
+enum StreamInfo { kAccStep = 0, kAccBegin, kAccEnd, kLossKind, kStreamInfoCount };
+
 struct BucketView {
   int R, N, I, O, T, B, P;  // replicas, units, inputs, outputs, steps, batch, parameters per replica
   int arch;                 // Arch as int
@@ -39,8 +42,10 @@ struct BucketView {
 
   // The iteration's distinct batches (streams) and which one each replica uses.
   const float *x_streams, *y_streams, *mask_streams;  // [S, T*B*I], [S, T*B*O], [S, T*B*O]
-  const int* label_streams;                           // [S, B]
-  const int* acc_streams;                             // [S, 3]: acc_step, acc_begin, acc_end
+  const int* label_streams;                           // [S, B] final-step accuracy labels
+  const int* target_streams;                          // [S, T*B] cross-entropy classes, -1 = not scored
+  const int* acc_label_streams;                       // [S, T*B] per-step accuracy labels, -1 = none
+  const int* acc_streams;                             // [S, kStreamInfoCount]
   const int* stream_of;                               // [R]
 
   const long long* iteration;  // device scalar: the iteration being run (graph-replay safe)

@@ -71,14 +71,14 @@ class Bucket {
   DeviceBuffer<float> params_, grad_, m1_, m2_, masks_rec_, masks_in_, masks_out_, col_sign_, leak_, noise_std_;
   DeviceBuffer<float> hyper_f_, bc1_, bc2_, clip_scale_, alpha_;
   DeviceBuffer<double> clip_, metrics_, mask_sum_;
-  DeviceBuffer<int> hyper_i_, stream_of_, labels_, acc_;
+  DeviceBuffer<int> hyper_i_, stream_of_, labels_, targets_, acc_labels_, acc_;
   DeviceBuffer<unsigned long long> noise_seed_;
   DeviceBuffer<long long> diverged_, adam_steps_, iteration_;
   DeviceBuffer<float> w_eff_, w_in_eff_, w_out_eff_, d_w_eff_, x_, v_buf_, r_buf_, g_, dr_, z_, e_;
   DeviceBuffer<float> x_streams_, y_streams_, mask_streams_;
   // Pinned staging for the per-iteration uploads and the metric downloads.
   PinnedBuffer<float> h_x_, h_y_, h_mask_;
-  PinnedBuffer<int> h_labels_, h_acc_, h_stream_of_;
+  PinnedBuffer<int> h_labels_, h_targets_, h_acc_labels_, h_acc_, h_stream_of_;
   PinnedBuffer<long long> h_iteration_;
   PinnedBuffer<double> h_metrics_;
 };
@@ -193,14 +193,18 @@ Bucket::Bucket(const std::vector<int>& members, const std::vector<ReplicaModel>&
   v_.y_streams = alloc(y_streams_, R * tb * O);
   v_.mask_streams = alloc(mask_streams_, R * tb * O);
   v_.label_streams = alloc(labels_, static_cast<std::size_t>(R) * B);
-  v_.acc_streams = alloc(acc_, static_cast<std::size_t>(R) * 3);
+  v_.target_streams = alloc(targets_, R * tb);
+  v_.acc_label_streams = alloc(acc_labels_, R * tb);
+  v_.acc_streams = alloc(acc_, static_cast<std::size_t>(R) * cuda::kStreamInfoCount);
   v_.stream_of = alloc(stream_of_, R);
   v_.iteration = alloc(iteration_, 1);
   h_x_ = PinnedBuffer<float>(R * tb * I);
   h_y_ = PinnedBuffer<float>(R * tb * O);
   h_mask_ = PinnedBuffer<float>(R * tb * O);
   h_labels_ = PinnedBuffer<int>(static_cast<std::size_t>(R) * B);
-  h_acc_ = PinnedBuffer<int>(static_cast<std::size_t>(R) * 3);
+  h_targets_ = PinnedBuffer<int>(R * tb);
+  h_acc_labels_ = PinnedBuffer<int>(R * tb);
+  h_acc_ = PinnedBuffer<int>(static_cast<std::size_t>(R) * cuda::kStreamInfoCount);
   h_stream_of_ = PinnedBuffer<int>(R);
   h_iteration_ = PinnedBuffer<long long>(1);
   h_metrics_ = PinnedBuffer<double>(static_cast<std::size_t>(R) * cuda::kMetricCount);
@@ -231,10 +235,21 @@ void Bucket::stage(std::int64_t iteration, const std::vector<const Batch*>& batc
     std::copy(b->y.begin(), b->y.end(), h_y_.get() + s * tbo);
     std::copy(b->mask.begin(), b->mask.end(), h_mask_.get() + s * tbo);
     std::copy(b->label.begin(), b->label.end(), h_labels_.get() + static_cast<std::size_t>(s) * B);
-    int* acc = h_acc_.get() + 3 * s;
-    acc[0] = b->acc_step;
-    acc[1] = b->acc_begin;
-    acc[2] = b->acc_end;
+    const std::size_t tb = static_cast<std::size_t>(T) * B;
+    int* targets = h_targets_.get() + s * tb;
+    int* acc_labels = h_acc_labels_.get() + s * tb;
+    for (std::size_t k = 0; k < tb; ++k) {
+      targets[k] = b->loss == LossKind::cross_entropy ? b->target[k] : -1;
+      acc_labels[k] = b->acc_label.size() == tb ? b->acc_label[k] : -1;
+      if (targets[k] >= O)
+        throw std::invalid_argument("cross-entropy target " + std::to_string(targets[k]) + " at row " +
+                                    std::to_string(k) + " is not below the number of outputs " + std::to_string(O));
+    }
+    int* acc = h_acc_.get() + cuda::kStreamInfoCount * s;
+    acc[cuda::kAccStep] = b->acc_step;
+    acc[cuda::kAccBegin] = b->acc_begin;
+    acc[cuda::kAccEnd] = b->acc_end;
+    acc[cuda::kLossKind] = static_cast<int>(b->loss);
   }
   const std::size_t S = index.size();
   h_iteration_.get()[0] = iteration;
@@ -245,7 +260,9 @@ void Bucket::stage(std::int64_t iteration, const std::vector<const Batch*>& batc
   copy(const_cast<float*>(v_.y_streams), h_y_.get(), S * tbo * sizeof(float));
   copy(const_cast<float*>(v_.mask_streams), h_mask_.get(), S * tbo * sizeof(float));
   copy(const_cast<int*>(v_.label_streams), h_labels_.get(), S * B * sizeof(int));
-  copy(const_cast<int*>(v_.acc_streams), h_acc_.get(), S * 3 * sizeof(int));
+  copy(const_cast<int*>(v_.target_streams), h_targets_.get(), S * T * B * sizeof(int));
+  copy(const_cast<int*>(v_.acc_label_streams), h_acc_labels_.get(), S * T * B * sizeof(int));
+  copy(const_cast<int*>(v_.acc_streams), h_acc_.get(), S * cuda::kStreamInfoCount * sizeof(int));
   copy(const_cast<int*>(v_.stream_of), h_stream_of_.get(), R * sizeof(int));
   copy(const_cast<long long*>(v_.iteration), h_iteration_.get(), sizeof(long long));
 }

@@ -10,6 +10,7 @@
 #include "dalesim/config.hpp"
 #include "dalesim/math.hpp"
 #include "dalesim/rng.hpp"
+#include "dalesim/task.hpp"
 
 namespace dalesim::cuda {
 
@@ -98,51 +99,84 @@ __global__ void forward_step_kernel_v1(BucketView v, int t) {
   v.r[base + t * bn + k] = phi_apply(static_cast<Phi>(v.phi[r]), vt);
 }
 
-// One block per replica: z += b_out, squared error, mask sum, accuracy, mean rate, then e = dL/dz.
+// One block per replica: z += b_out, the loss of the batch's form (masked MSE or softmax
+// cross-entropy), accuracy and mean rate, then e = dL/dz. Mirrors the CPU's mse_loss, xent_loss
+// and batch_accuracy, with the shared row functions of dalesim/math.hpp.
 __global__ void loss_kernel_v1(BucketView v, bool need_grad, bool evaluating) {
   __shared__ BlockReduce::TempStorage shared;
-  const int r = blockIdx.x;
-  const long long tbo = static_cast<long long>(v.T) * v.B * v.O, tbn = static_cast<long long>(v.T) * v.B * v.N;
+  const int r = blockIdx.x, O = v.O;
+  const long long tb = static_cast<long long>(v.T) * v.B, tbo = tb * O, tbn = tb * v.N;
   const int s = v.stream_of[r];
+  const int* info = v.acc_streams + s * kStreamInfoCount;
+  const bool mse = info[kLossKind] == static_cast<int>(LossKind::mse);
   float* z = v.z + r * tbo;
   const float* y = v.y_streams + s * tbo;
   const float* mask = v.mask_streams + s * tbo;
+  const int* target = v.target_streams + s * tb;
   const float* b_out = v.params + static_cast<long long>(r) * v.P + v.off_bout;
-  double sq = 0, msum = 0, rate = 0;
-  for (long long k = threadIdx.x; k < tbo; k += kThreads) {
-    z[k] += b_out[k % v.O];
-    const double d = static_cast<double>(z[k]) - y[k];
-    sq += mask[k] * d * d;
-    msum += mask[k];
+  for (long long k = threadIdx.x; k < tbo; k += kThreads) z[k] += b_out[k % O];
+  __syncthreads();  // a row's outputs were written by several threads
+  double sum = 0, weight = 0, rate = 0;
+  if (mse) {
+    for (long long k = threadIdx.x; k < tbo; k += kThreads) {
+      const double d = static_cast<double>(z[k]) - y[k];
+      sum += mask[k] * d * d;
+      weight += mask[k];
+    }
+  } else {
+    for (long long row = threadIdx.x; row < tb; row += kThreads)
+      if (target[row] >= 0) {
+        sum += softmax_xent_row(z + row * O, O, target[row]);
+        weight += 1;
+      }
   }
   for (long long k = threadIdx.x; k < tbn; k += kThreads) rate += v.r[r * tbn + k];
-  sq = block_sum(sq, shared);
-  msum = fmax(block_sum(msum, shared), 1.0);
+  sum = block_sum(sum, shared);
+  weight = fmax(block_sum(weight, shared), 1.0);
   rate = block_sum(rate, shared);
-  // Accuracy: argmax over [acc_begin, acc_end) at acc_step, compared with the label.
-  const int acc_step = v.acc_streams[s * 3], acc_begin = v.acc_streams[s * 3 + 1], acc_end = v.acc_streams[s * 3 + 2];
-  double correct = 0;
-  if (acc_step >= 0)
+  // Accuracy: final-step form (acc_step >= 0, label per trial) or per-step form (acc_label).
+  const int acc_step = info[kAccStep], acc_begin = info[kAccBegin], acc_end = info[kAccEnd];
+  double correct = 0, counted = 0;
+  if (acc_step >= 0) {
     for (int b = threadIdx.x; b < v.B; b += kThreads) {
-      const float* zb = z + (static_cast<long long>(acc_step) * v.B + b) * v.O;
-      int best = acc_begin;
-      for (int o = acc_begin + 1; o < acc_end; ++o)
-        if (zb[o] > zb[best]) best = o;
-      correct += (best - acc_begin) == v.label_streams[static_cast<long long>(s) * v.B + b];
+      correct += argmax_row(z + (static_cast<long long>(acc_step) * v.B + b) * O, acc_begin, acc_end) ==
+                 v.label_streams[static_cast<long long>(s) * v.B + b];
+      counted += 1;
     }
+  } else {
+    const int* acc_label = v.acc_label_streams + s * tb;
+    for (long long row = threadIdx.x; row < tb; row += kThreads)
+      if (acc_label[row] >= 0) {
+        correct += argmax_row(z + row * O, acc_begin, acc_end) == acc_label[row];
+        counted += 1;
+      }
+  }
   correct = block_sum(correct, shared);
-  if (need_grad)
-    for (long long k = threadIdx.x; k < tbo; k += kThreads)
-      v.e[r * tbo + k] = static_cast<float>(2.0 * mask[k] * (static_cast<double>(z[k]) - y[k]) / msum);
+  counted = block_sum(counted, shared);
+  if (need_grad) {
+    float* e = v.e + r * tbo;
+    if (mse) {
+      for (long long k = threadIdx.x; k < tbo; k += kThreads)
+        e[k] = static_cast<float>(2.0 * mask[k] * (static_cast<double>(z[k]) - y[k]) / weight);
+    } else {
+      const float scale = static_cast<float>(1.0 / weight);
+      for (long long row = threadIdx.x; row < tb; row += kThreads) {
+        if (target[row] >= 0)
+          softmax_xent_grad_row(z + row * O, O, target[row], scale, e + row * O);
+        else
+          for (int o = 0; o < O; ++o) e[row * O + o] = 0.f;
+      }
+    }
+  }
   if (threadIdx.x == 0) {
     double* m = v.metrics + static_cast<long long>(r) * kMetricCount;
     const bool dead = frozen(v, r, evaluating);
-    m[kLoss] = dead ? NAN : sq / msum;
-    m[kAccuracy] = dead || acc_step < 0 ? NAN : correct / v.B;
+    m[kLoss] = dead ? NAN : sum / weight;
+    m[kAccuracy] = dead || counted == 0 ? NAN : correct / counted;
     m[kMeanRate] = dead ? NAN : rate / static_cast<double>(tbn);
     m[kAlpha] = v.arch == static_cast<int>(Arch::mix) ? static_cast<double>(v.alpha[r]) : NAN;
     m[kGradNorm] = NAN;
-    v.mask_sum[r] = msum;
+    v.mask_sum[r] = weight;
   }
 }
 
