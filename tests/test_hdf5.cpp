@@ -18,6 +18,7 @@
 
 #include "dalesim/history.hpp"
 #include "hdf5_test_fixture.hpp"
+#include "io/h5.hpp"
 
 namespace {
 
@@ -145,9 +146,12 @@ TEST_F(Hdf5Test, DimensionScalesAndLabelsAttached) {
   ASSERT_GE(file, 0);
   hid_t h_step = H5Dopen2(file, "/history/step", H5P_DEFAULT);
   hid_t c_step = H5Dopen2(file, "/checkpoints/step", H5P_DEFAULT);
-  hid_t id = H5Dopen2(file, "/replicas/id", H5P_DEFAULT);
+  // netCDF-4 finds a dimension only in the dataset's own group or above: one replica scale per group.
+  hid_t id = H5Dopen2(file, "/history/replica", H5P_DEFAULT);
+  hid_t c_id = H5Dopen2(file, "/checkpoints/replica", H5P_DEFAULT);
   EXPECT_GT(H5DSis_scale(h_step), 0);
   EXPECT_GT(H5DSis_scale(id), 0);
+  EXPECT_GT(H5DSis_scale(c_id), 0);
   auto label = [](hid_t ds, unsigned axis) {
     char buf[64] = {0};
     H5DSget_label(ds, axis, buf, sizeof buf);
@@ -164,7 +168,7 @@ TEST_F(Hdf5Test, DimensionScalesAndLabelsAttached) {
   for (const char* n : kCheckpointNames) {
     hid_t ds = H5Dopen2(file, (std::string("/checkpoints/") + n).c_str(), H5P_DEFAULT);
     EXPECT_GT(H5DSis_attached(ds, c_step, 0), 0) << n;
-    EXPECT_GT(H5DSis_attached(ds, id, 1), 0) << n;
+    EXPECT_GT(H5DSis_attached(ds, c_id, 1), 0) << n;
     EXPECT_EQ(label(ds, 0), "checkpoint");
     H5Dclose(ds);
   }
@@ -185,10 +189,92 @@ TEST_F(Hdf5Test, DimensionScalesAndLabelsAttached) {
   EXPECT_EQ(label(w_rec, 3), "col");
   H5Dclose(w_rec);
   H5Dclose(group_ids);
+  H5Dclose(c_id);
   H5Dclose(id);
   H5Dclose(c_step);
   H5Dclose(h_step);
   H5Fclose(file);
+}
+
+// netCDF-4 (ncdump, xarray's h5netcdf engine) reads the file when every axis of every dataset has
+// exactly one dimension scale, found in the dataset's own group or a group above it, and every
+// group tracks the creation order of its links.
+TEST_F(Hdf5Test, NetCdf4CompatibleDimensionsAndCreationOrder) {
+  std::string p = path("netcdf.h5");
+  write_run(p, true);
+  hid_t file = H5Fopen(p.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT);
+  ASSERT_GE(file, 0);
+  std::vector<std::string> names;
+  auto collect = [](hid_t, const char* name, const H5L_info_t*, void* out) -> herr_t {
+    static_cast<std::vector<std::string>*>(out)->push_back(std::string("/") + name);
+    return 0;
+  };
+  ASSERT_GE(H5Lvisit(file, H5_INDEX_NAME, H5_ITER_INC, collect, &names), 0);
+  names.push_back("/");
+  auto parent_of = [](const std::string& path) { return path.substr(0, path.rfind('/') + 1); };
+  int n_datasets = 0;
+  for (const std::string& name : names) {
+    SCOPED_TRACE(name);
+    hid_t obj = H5Oopen(file, name.c_str(), H5P_DEFAULT);
+    ASSERT_GE(obj, 0);
+    if (H5Iget_type(obj) == H5I_GROUP) {
+      hid_t gcpl = H5Gget_create_plist(obj);
+      unsigned links = 0, attrs = 0;
+      H5Pget_link_creation_order(gcpl, &links);
+      H5Pget_attr_creation_order(gcpl, &attrs);
+      EXPECT_EQ(links, unsigned{H5P_CRT_ORDER_TRACKED | H5P_CRT_ORDER_INDEXED});
+      EXPECT_EQ(attrs, unsigned{H5P_CRT_ORDER_TRACKED | H5P_CRT_ORDER_INDEXED});
+      H5Pclose(gcpl);
+    } else {
+      ++n_datasets;
+      hid_t space = H5Dget_space(obj);
+      int rank = H5Sget_simple_extent_ndims(space);
+      H5Sclose(space);
+      if (H5DSis_scale(obj) > 0) {
+        EXPECT_EQ(rank, 1);
+        EXPECT_EQ(H5DSget_num_scales(obj, 0), 0);
+      }
+      for (int axis = 0; axis < rank && H5DSis_scale(obj) <= 0; ++axis) {
+        ASSERT_EQ(H5DSget_num_scales(obj, axis), 1) << "axis " << axis;
+        std::string scale_path;
+        auto name_of = [](hid_t, unsigned, hid_t scale, void* out) -> herr_t {
+          char buf[256] = {0};
+          H5Iget_name(scale, buf, sizeof buf);
+          *static_cast<std::string*>(out) = buf;
+          return 1;
+        };
+        int idx = 0;
+        H5DSiterate_scales(obj, axis, &idx, name_of, &scale_path);
+        std::string scale_dir = parent_of(scale_path);
+        EXPECT_EQ(parent_of(name).compare(0, scale_dir.size(), scale_dir), 0)
+            << "axis " << axis << ": scale " << scale_path << " is not in an enclosing group";
+      }
+    }
+    H5Oclose(obj);
+  }
+  EXPECT_GT(n_datasets, 60);
+  H5Fclose(file);
+
+  // The swept columns (and seed) label the replica axis of /history and /checkpoints.
+  h5::File f = h5::File::open_read_only(p);
+  EXPECT_EQ(f.string_attribute("sweep_axes"), "alpha_init seed task_T");
+  for (const char* group : {"history", "checkpoints"}) {
+    SCOPED_TRACE(group);
+    h5::Group g = f.open_group(group);
+    const char* metric = std::string(group) == "history" ? "loss" : "svd_entropy";
+    EXPECT_EQ(g.open_dataset(metric).string_attribute("coordinates"), "alpha_init seed task_T");
+    EXPECT_EQ(g.open_dataset("replica").read_int64s(), (std::vector<std::int64_t>{0, 1, 2}));
+    EXPECT_EQ(g.open_dataset("alpha_init").read_doubles(), (std::vector<double>{0.25, 0.5, 0.75}));
+    EXPECT_EQ(g.open_dataset("task_T").read_int64s(), (std::vector<std::int64_t>{10, 20, 30}));
+  }
+  // The reader sees the same metrics and columns as without the netCDF additions.
+  RunFile run = read_run_file(p);
+  for (const char* name : {"replica", "alpha_init", "seed", "task_T"}) {
+    EXPECT_EQ(run.history_metric(name), nullptr) << name;
+    EXPECT_EQ(run.checkpoint_metric(name), nullptr) << name;
+  }
+  EXPECT_EQ(run.history_metric_names.size(), 6u);
+  EXPECT_EQ(run.numeric_column("replica"), nullptr);
 }
 
 TEST_F(Hdf5Test, StatusRunningWhileOpenCompleteAfterClose) {

@@ -120,6 +120,19 @@ PropList PropList::dataset_access() {
 PropList PropList::file_access() {
   return PropList(H5_CHECKED(H5Pcreate, "file access plist", H5P_FILE_ACCESS), H5Pclose, "", "");
 }
+PropList PropList::file_create() {
+  return PropList(H5_CHECKED(H5Pcreate, "file creation plist", H5P_FILE_CREATE), H5Pclose, "", "");
+}
+PropList PropList::group_create() {
+  return PropList(H5_CHECKED(H5Pcreate, "group creation plist", H5P_GROUP_CREATE), H5Pclose, "", "");
+}
+PropList PropList::copy() const { return PropList(H5_CHECKED(H5Pcopy, "plist copy", id_), H5Pclose, "", ""); }
+void PropList::track_link_creation_order() {
+  H5_CHECKED(H5Pset_link_creation_order, "creation plist", id_, H5P_CRT_ORDER_TRACKED | H5P_CRT_ORDER_INDEXED);
+}
+void PropList::track_attribute_creation_order() {
+  H5_CHECKED(H5Pset_attr_creation_order, "creation plist", id_, H5P_CRT_ORDER_TRACKED | H5P_CRT_ORDER_INDEXED);
+}
 void PropList::set_chunk(const Dims& chunk) {
   H5_CHECKED(H5Pset_chunk, "dataset creation plist", id_, static_cast<int>(chunk.size()), chunk.data());
 }
@@ -319,6 +332,7 @@ void Dataset::write_strings(const std::vector<std::string>& values) {
 }
 
 void Dataset::make_scale(const std::string& dim_name) { H5_CHECKED(H5DSset_scale, where(), id_, dim_name.c_str()); }
+bool Dataset::is_scale() const { return H5_CHECKED(H5DSis_scale, where(), id_) > 0; }
 void Dataset::attach_scale(const Dataset& scale, unsigned axis) {
   H5_CHECKED(H5DSattach_scale, where(), id_, scale.id(), axis);
 }
@@ -363,7 +377,10 @@ std::vector<std::string> Location::child_names() const {
 
 Group Location::create_group(const std::string& name) {
   std::string p = child_path(name);
-  hid_t id = H5_CHECKED(H5Gcreate2, file_ + ":" + p, id_, name.c_str(), H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+  PropList gcpl = PropList::group_create();
+  gcpl.track_link_creation_order();
+  gcpl.track_attribute_creation_order();
+  hid_t id = H5_CHECKED(H5Gcreate2, file_ + ":" + p, id_, name.c_str(), H5P_DEFAULT, gcpl.id(), H5P_DEFAULT);
   return Group(id, H5Gclose, file_, p);
 }
 
@@ -376,10 +393,11 @@ Group Location::open_group(const std::string& name) const {
 Dataset Location::create_dataset(const std::string& name, hid_t file_type, const Dataspace& space,
                                  const PropList& create, const PropList& access) {
   std::string p = child_path(name);
-  hid_t dcpl = create.valid() ? create.id() : H5P_DEFAULT;
+  PropList dcpl = create.valid() ? create.copy() : PropList::dataset_create();
+  dcpl.track_attribute_creation_order();
   hid_t dapl = access.valid() ? access.id() : H5P_DEFAULT;
-  hid_t id = H5_CHECKED(H5Dcreate2, file_ + ":" + p, id_, name.c_str(), file_type, space.id(), H5P_DEFAULT, dcpl,
-                        dapl);
+  hid_t id = H5_CHECKED(H5Dcreate2, file_ + ":" + p, id_, name.c_str(), file_type, space.id(), H5P_DEFAULT,
+                        dcpl.id(), dapl);
   return Dataset(id, H5Dclose, file_, p);
 }
 
@@ -392,7 +410,22 @@ Dataset Location::open_dataset(const std::string& name) const {
 File File::create(const std::string& path, bool truncate) {
   silence_errors();
   unsigned flags = truncate ? H5F_ACC_TRUNC : H5F_ACC_EXCL;
-  hid_t id = H5_CHECKED(H5Fcreate, path + ":/", path.c_str(), flags, H5P_DEFAULT, H5P_DEFAULT);
+  PropList fcpl = PropList::file_create();
+  fcpl.track_link_creation_order();
+  fcpl.track_attribute_creation_order();
+  // Dirty metadata stays in memory until the next flush instead of being evicted to disk in between:
+  // a run killed between checkpoints then leaves the file as it was at the last flush (with
+  // evictions, object headers and chunk indexes half a checkpoint ahead made data unreadable).
+  PropList fapl = PropList::file_access();
+  H5AC_cache_config_t mdc;
+  mdc.version = H5AC__CURR_CACHE_CONFIG_VERSION;
+  H5_CHECKED(H5Pget_mdc_config, "file access plist", fapl.id(), &mdc);
+  mdc.evictions_enabled = false;  // requires the automatic resizing below to be off
+  mdc.incr_mode = H5C_incr__off;
+  mdc.flash_incr_mode = H5C_flash_incr__off;
+  mdc.decr_mode = H5C_decr__off;
+  H5_CHECKED(H5Pset_mdc_config, "file access plist", fapl.id(), &mdc);
+  hid_t id = H5_CHECKED(H5Fcreate, path + ":/", path.c_str(), flags, fcpl.id(), fapl.id());
   return File(id, H5Fclose, path, "/");
 }
 

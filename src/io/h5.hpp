@@ -64,13 +64,21 @@ class Dataspace : public Handle {
   friend class Attribute;
 };
 
-// Property lists: dataset creation (chunks, filters), dataset access (chunk cache), file access.
+// Property lists: dataset creation (chunks, filters), dataset access (chunk cache), file access,
+// file and group creation (creation-order tracking).
 class PropList : public Handle {
  public:
   PropList() = default;
   static PropList dataset_create();
   static PropList dataset_access();
   static PropList file_access();
+  static PropList file_create();
+  static PropList group_create();
+  PropList copy() const;
+  // netCDF-4 lists links and attributes in creation order and opens files without that order
+  // read-only: files and groups track and index both, datasets their attributes.
+  void track_link_creation_order();
+  void track_attribute_creation_order();
   void set_chunk(const Dims& chunk);
   void set_shuffle();
   void set_deflate(unsigned level);
@@ -155,6 +163,7 @@ class Dataset : public Object {
 
   // Dimension scales (hdf5_hl).
   void make_scale(const std::string& dim_name);
+  bool is_scale() const;
   void attach_scale(const Dataset& scale, unsigned axis);
   void set_label(unsigned axis, const std::string& label);
 
@@ -196,8 +205,8 @@ class Group : public Location {
 class File : public Location {
  public:
   File() = default;
-  // Creates a file in the default (oldest-compatible) format; `truncate` replaces an existing one,
-  // otherwise an existing file is an error.
+  // Creates a file readable by HDF5 1.8 and newer, with link and attribute creation order tracked
+  // (as netCDF-4 wants); `truncate` replaces an existing one, otherwise an existing file is an error.
   static File create(const std::string& path, bool truncate);
   static File open_read_only(const std::string& path);
   void flush();

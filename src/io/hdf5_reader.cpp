@@ -44,12 +44,13 @@ bool is_numeric(const h5::Dataset& ds) {
   return c == H5T_INTEGER || c == H5T_FLOAT;
 }
 
-// Reads every numeric dataset of `group` except the step axis into names/values (in name order).
+// Reads every numeric [step, replica] dataset of `group` into names/values (in name order); the
+// 1-D axes and replica coordinates beside them are not metrics.
 void read_metrics(const h5::Group& group, std::vector<std::string>* names, std::vector<std::vector<double>>* values) {
   for (const std::string& name : group.child_names()) {
     if (name == "step" || !group.is_dataset(name)) continue;
     h5::Dataset ds = group.open_dataset(name);
-    if (!is_numeric(ds)) continue;
+    if (!is_numeric(ds) || ds.dims().size() != 2) continue;
     names->push_back(name);
     values->push_back(ds.read_doubles());
   }
@@ -97,6 +98,7 @@ RunFile read_run_file(const std::string& path) {
       for (const std::string& name : replicas.child_names()) {
         if (!replicas.is_dataset(name)) continue;
         h5::Dataset ds = replicas.open_dataset(name);
+        if (name == "replica" && ds.is_scale()) continue;  // the netCDF dimension, a copy of the id column
         H5T_class_t c = ds.type().type_class();
         if (c == H5T_INTEGER || c == H5T_FLOAT) {
           run.numeric_column_names.push_back(name);

@@ -6,6 +6,7 @@
 #include <limits>
 #include <map>
 #include <memory>
+#include <set>
 #include <stdexcept>
 #include <tuple>
 
@@ -105,6 +106,61 @@ h5::Dims block_chunk(std::size_t n_replicas, const h5::Dims& block, std::size_t 
   return chunk;
 }
 
+// A dimension scale holding 0..n-1: the netCDF dimension `name` of the datasets it is attached to.
+h5::Dataset make_index_scale(h5::Location& parent, const std::string& name, hsize_t n, const std::string& description) {
+  std::vector<std::int32_t> index(n);
+  for (hsize_t k = 0; k < n; ++k) index[k] = static_cast<std::int32_t>(k);
+  h5::Dataset ds = parent.create_dataset(name, H5T_STD_I32LE, h5::Dataspace::simple({n}));
+  ds.write(H5T_NATIVE_INT32, index.data());
+  describe(ds, description);
+  ds.make_scale(name);
+  return ds;
+}
+
+// The `replica` dimension scale of one group: the global replica ids. netCDF-4 looks a dataset's
+// dimensions up in its own group and the groups above, so each group with a replica axis has one.
+h5::Dataset make_replica_scale(h5::Location& parent, const std::vector<std::int32_t>& ids) {
+  h5::Dataset ds = parent.create_dataset("replica", H5T_STD_I32LE, h5::Dataspace::simple({ids.size()}));
+  ds.write(H5T_NATIVE_INT32, ids.data());
+  describe(ds, "global replica id of each entry of the replica axis (as in /replicas/id)");
+  ds.make_scale("replica");
+  ds.set_label(0, "replica");
+  return ds;
+}
+
+// Copies the swept columns of /replicas into `parent` as coordinates on its replica axis and names
+// them in each dataset's `coordinates` attribute, so that netCDF tools and xarray label the replica
+// axis with the sweep's parameters. A column whose name is taken in `parent` is left out.
+void write_coordinates(h5::Group& parent, const std::vector<Column>& columns,
+                       const std::vector<std::string>& names, const h5::Dataset& replica_scale,
+                       std::vector<h5::Dataset>& datasets) {
+  std::string list;
+  for (const std::string& name : names) {
+    auto c = std::find_if(columns.begin(), columns.end(), [&](const Column& col) { return col.name == name; });
+    if (c == columns.end() || parent.exists(name)) continue;
+    h5::Dataset ds = write_column(parent, *c);
+    ds.attach_scale(replica_scale, 0);
+    ds.set_label(0, "replica");
+    list += (list.empty() ? "" : " ") + name;
+  }
+  if (list.empty()) return;
+  for (h5::Dataset& ds : datasets) ds.set_attribute("coordinates", list);
+}
+
+// The /replicas column of each swept key, in declared order, then `seed` (the replicate axis).
+std::vector<std::string> sweep_axis_columns(const Sweep& sweep, const std::vector<Column>& columns) {
+  std::set<std::string> existing;
+  for (const Column& c : columns) existing.insert(c.name);
+  std::vector<std::string> names;
+  for (const std::string& key : sweep.axis_keys) {
+    bool is_new = false;
+    std::string name = replica_table::axis_column_name(key, existing, &is_new);
+    if (existing.count(name) && std::find(names.begin(), names.end(), name) == names.end()) names.push_back(name);
+  }
+  if (std::find(names.begin(), names.end(), "seed") == names.end()) names.push_back("seed");
+  return names;
+}
+
 std::size_t chunk_bytes(const h5::Dims& chunk, std::size_t elem_bytes) {
   std::size_t n = elem_bytes;
   for (hsize_t c : chunk) n *= c;
@@ -153,13 +209,14 @@ class Hdf5Writer final : public HistoryWriter {
  private:
   void check_open(const char* what) const;
   void check_count(std::size_t n, const char* what) const;
-  void create_checkpoint_groups(const std::vector<ReplicaRow>& rows);
+  void create_checkpoint_groups(const std::vector<ReplicaRow>& rows, const std::vector<Column>& columns,
+                                const std::vector<std::string>& coordinates);
 
   std::string path_;
   std::size_t R_ = 0;
   bool closed_ = false;
   h5::File file_;  // declared first: destroyed after every dataset below
-  h5::Dataset replica_id_, status_, diverged_step_;
+  h5::Dataset status_, diverged_step_;
   h5::Dataset history_step_, checkpoint_step_;
   std::vector<h5::Dataset> history_, checkpoints_;  // in kHistoryFields / kCheckpointFields order
   std::vector<ShapeGroup> shapes_;
@@ -188,17 +245,24 @@ Hdf5Writer::Hdf5Writer(const std::string& path, const Sweep& sweep, const std::v
   file_.set_attribute("status", "running");
   file_.set_attribute("created", utc_now_iso8601());
   file_.set_attribute("n_replicas", static_cast<std::int64_t>(R_));
+  const std::vector<Column> columns = replica_columns(sweep, rows);
+  const std::vector<std::string> coordinates = sweep_axis_columns(sweep, columns);
+  std::string axes;
+  for (const std::string& name : coordinates) axes += (axes.empty() ? "" : " ") + name;
+  file_.set_attribute("sweep_axes", axes);
+  std::vector<std::int32_t> ids;
+  for (const auto& row : rows) ids.push_back(row.config->id);
 
   h5::Group replicas = file_.create_group("replicas");
   describe(replicas, "one entry per replica: its configuration and final status");
-  for (const Column& c : replica_columns(sweep, rows)) {
+  h5::Dataset replicas_scale = make_replica_scale(replicas, ids);
+  for (const Column& c : columns) {
     h5::Dataset ds = write_column(replicas, c);
+    ds.attach_scale(replicas_scale, 0);
     ds.set_label(0, "replica");
-    if (c.name == "id") replica_id_ = std::move(ds);
-    else if (c.name == "status") status_ = std::move(ds);
+    if (c.name == "status") status_ = std::move(ds);
     else if (c.name == "diverged_step") diverged_step_ = std::move(ds);
   }
-  replica_id_.make_scale("replica");
 
   h5::Group history = file_.create_group("history");
   describe(history, "per-step metrics, one row per logged step: [step, replica]");
@@ -207,34 +271,41 @@ Hdf5Writer::Hdf5Writer(const std::string& path, const Sweep& sweep, const std::v
                                   "iterations");
   history_step_.make_scale("step");
   history_step_.set_label(0, "step");
+  h5::Dataset history_replica = make_replica_scale(history, ids);
   for (const auto& f : kHistoryFields) {
     h5::Dataset ds = make_extendible(history, f.name, H5T_IEEE_F64LE, 8, {R_}, row_chunk(R_, 8), f.description,
                                      f.units);
     ds.attach_scale(history_step_, 0);
-    ds.attach_scale(replica_id_, 1);
+    ds.attach_scale(history_replica, 1);
     ds.set_label(0, "step");
     ds.set_label(1, "replica");
     history_.push_back(std::move(ds));
   }
-  create_checkpoint_groups(rows);
+  write_coordinates(history, columns, coordinates, history_replica, history_);
+  create_checkpoint_groups(rows, columns, coordinates);
   file_.flush();
 }
 
-void Hdf5Writer::create_checkpoint_groups(const std::vector<ReplicaRow>& rows) {
+void Hdf5Writer::create_checkpoint_groups(const std::vector<ReplicaRow>& rows, const std::vector<Column>& columns,
+                                          const std::vector<std::string>& coordinates) {
   h5::Group ckpt = file_.create_group("checkpoints");
   describe(ckpt, "per-checkpoint diagnostics [checkpoint, replica] and weights (grouped by shape)");
   checkpoint_step_ = make_extendible(ckpt, "step", H5T_STD_I64LE, 8, {}, {row_chunk(1, 8)[0]},
                                      "training step of each checkpoint", "iterations");
   checkpoint_step_.make_scale("checkpoint");
   checkpoint_step_.set_label(0, "checkpoint");
+  std::vector<std::int32_t> all_ids;
+  for (const auto& row : rows) all_ids.push_back(row.config->id);
+  h5::Dataset checkpoint_replica = make_replica_scale(ckpt, all_ids);
   for (const auto& f : kCheckpointFields) {
     h5::Dataset ds = make_extendible(ckpt, f.name, H5T_IEEE_F64LE, 8, {R_}, row_chunk(R_, 8), f.description);
     ds.attach_scale(checkpoint_step_, 0);
-    ds.attach_scale(replica_id_, 1);
+    ds.attach_scale(checkpoint_replica, 1);
     ds.set_label(0, "checkpoint");
     ds.set_label(1, "replica");
     checkpoints_.push_back(std::move(ds));
   }
+  write_coordinates(ckpt, columns, coordinates, checkpoint_replica, checkpoints_);
 
   std::map<std::tuple<int, int, int>, std::size_t> index;  // (N, I, O) -> position in shapes_
   for (std::size_t r = 0; r < rows.size(); ++r) {
@@ -263,8 +334,17 @@ void Hdf5Writer::create_checkpoint_groups(const std::vector<ReplicaRow>& rows) {
     describe(g.replica, "global replica id of each entry of this group's replica axis");
     g.replica.make_scale("replica");
     g.replica.set_label(0, "replica");
-    auto make = [&](const char* name, const h5::Dims& block, const std::vector<const char*>& labels,
-                    const std::string& description) {
+    // Every axis of a netCDF variable is a dimension; two axes of one dataset need distinct ones.
+    h5::Dataset row =
+        make_index_scale(g.group, "row", n, "postsynaptic unit: row of W_rec, W_dale, W_free, W_in; entry of b");
+    h5::Dataset col = make_index_scale(g.group, "col", n, "presynaptic unit: column of W_rec, W_dale, W_free, W_out");
+    h5::Dataset input = make_index_scale(g.group, "input", in, "input channel: column of W_in");
+    h5::Dataset output = make_index_scale(g.group, "output", out, "output channel: row of W_out; entry of b_out");
+    h5::Dataset index = make_index_scale(g.group, "index", n, "position of a singular value, in descending order");
+    using Axis = std::pair<const char*, const h5::Dataset*>;
+    auto make = [&](const char* name, const std::vector<Axis>& axes, const std::string& description) {
+      h5::Dims block;
+      for (const Axis& a : axes) block.push_back(a.second->dims()[0]);
       h5::Dims rest{rg};
       rest.insert(rest.end(), block.begin(), block.end());
       h5::Dataset ds = make_extendible(g.group, name, H5T_IEEE_F32LE, 4, rest, block_chunk(rg, block, 4), description);
@@ -272,18 +352,22 @@ void Hdf5Writer::create_checkpoint_groups(const std::vector<ReplicaRow>& rows) {
       ds.attach_scale(g.replica, 1);
       ds.set_label(0, "checkpoint");
       ds.set_label(1, "replica");
-      for (std::size_t k = 0; k < labels.size(); ++k) ds.set_label(static_cast<unsigned>(k + 2), labels[k]);
+      for (std::size_t k = 0; k < axes.size(); ++k) {
+        ds.attach_scale(*axes[k].second, static_cast<unsigned>(k + 2));
+        ds.set_label(static_cast<unsigned>(k + 2), axes[k].first);
+      }
       return ds;
     };
-    g.W_rec = make("W_rec", {n, n}, {"row", "col"}, "effective recurrent matrix [post, pre] used by the dynamics");
-    g.W_dale = make("W_dale", {n, n}, {"row", "col"}, "Dale part (column signs fixed by the presynaptic type)");
-    g.W_free = make("W_free", {n, n}, {"row", "col"}, "unconstrained part");
-    g.W_in = make("W_in", {n, in}, {"row", "col"}, "input weights [unit, input]");
-    g.W_out = make("W_out", {out, n}, {"row", "col"}, "readout weights [output, unit]");
-    g.b = make("b", {n}, {"unit"}, "recurrent bias");
-    g.b_out = make("b_out", {out}, {"output"}, "readout bias");
-    g.alpha = make("alpha", {}, {}, "alpha = sigmoid(a) (NaN for archs without alpha)");
-    g.singular_values = make("singular_values", {n}, {"index"}, "singular values of W_rec, descending");
+    const Axis r{"row", &row}, c{"col", &col}, i{"input", &input}, o{"output", &output}, s{"index", &index};
+    g.W_rec = make("W_rec", {r, c}, "effective recurrent matrix [post, pre] used by the dynamics");
+    g.W_dale = make("W_dale", {r, c}, "Dale part (column signs fixed by the presynaptic type)");
+    g.W_free = make("W_free", {r, c}, "unconstrained part");
+    g.W_in = make("W_in", {r, i}, "input weights [unit, input]");
+    g.W_out = make("W_out", {o, c}, "readout weights [output, unit]");
+    g.b = make("b", {r}, "recurrent bias");
+    g.b_out = make("b_out", {o}, "readout bias");
+    g.alpha = make("alpha", {}, "alpha = sigmoid(a) (NaN for archs without alpha)");
+    g.singular_values = make("singular_values", {s}, "singular values of W_rec, descending");
   }
 }
 
@@ -384,7 +468,7 @@ void Hdf5Writer::close() {
       ds->close();
   for (auto* list : {&history_, &checkpoints_})
     for (h5::Dataset& ds : *list) ds.close();
-  for (h5::Dataset* ds : {&replica_id_, &status_, &diverged_step_, &history_step_, &checkpoint_step_}) ds->close();
+  for (h5::Dataset* ds : {&status_, &diverged_step_, &history_step_, &checkpoint_step_}) ds->close();
   for (ShapeGroup& g : shapes_) g.group.close();
   file_.close();
 }
