@@ -1,6 +1,7 @@
 // Per-replica configuration: the resolved settings of one replica of a sweep, and the sweep itself.
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 #include <map>
 #include <stdexcept>
@@ -11,8 +12,13 @@
 
 namespace dalesim {
 
-// Recurrent parameterisation (SPEC §2).
-enum class Arch { free, colei, mix };
+// Recurrent parameterisation (SPEC §2): `dann` is the recurrent Dale's ANN (E units carry the
+// state; feed-forward inhibitory interneuron pools for recurrence and input).
+enum class Arch { free, colei, mix, dann };
+// The Dale part of `mix`: column E/I or recurrent DANN.
+enum class DalePart { colei, dann };
+// Learning rule of the weights (alpha and biases always by gradient descent).
+enum class Rule { gd, eg, gd_sign, md };
 // Nonlinearity phi.
 enum class Phi { relu, tanh, softplus, sigmoid };
 // Optimiser for gradient-descent rules.
@@ -82,7 +88,15 @@ struct ModelConfig {
   double rho = 1.5;         // spectral radius of W_dale at init
   double g_in = 1.0;        // W_in ~ N(0, g_in^2 / I)
   double alpha_init = 0.5;  // mix only; alpha = sigmoid(a), 0 < alpha_init < 1
+  DalePart dale_part = DalePart::colei;  // mix only
+  int dann_n_i = 0;     // recurrent interneurons of the DANN part; 0 = max(1, n_units / 10)
+  int dann_n_i_in = 0;  // input interneurons of arch dann; 0 = max(1, n_units / 10)
 
+  // True when the Dale part is a recurrent DANN (arch dann, or mix with dale_part dann): then every
+  // state unit is excitatory and inhibition comes from the interneuron pools.
+  bool dann_part() const { return arch == Arch::dann || (arch == Arch::mix && dale_part == DalePart::dann); }
+  int rec_interneurons() const { return dann_n_i > 0 ? dann_n_i : std::max(1, n_units / 10); }
+  int in_interneurons() const { return dann_n_i_in > 0 ? dann_n_i_in : std::max(1, n_units / 10); }
   int n_exc() const;
   int n_inh() const { return n_units - n_exc(); }
 };
@@ -106,6 +120,9 @@ struct TrainConfig {
   int checkpoint_every = 100;
   DaleMode dale = DaleMode::clamp;
   Precision precision = Precision::f32;
+  Rule rule = Rule::gd;      // gd: the optimiser; eg, gd_sign, md: see docs/model.md
+  double md_p = 3.0;         // rule md: the p of the p-norm potential (p = 2 is gradient descent)
+  double weight_decay = 0;   // gd/gd_sign/md: + lambda w; eg: + lambda sign(w)
 
   double alpha_lr() const { return lr_alpha < 0 ? lr : lr_alpha; }
 };
@@ -134,6 +151,8 @@ struct Sweep {
 
 // Names of enum values, as written in sweep files and output files.
 const char* to_string(Arch a);
+const char* to_string(DalePart d);
+const char* to_string(Rule r);
 const char* to_string(Phi p);
 const char* to_string(Optim o);
 const char* to_string(DaleMode d);

@@ -12,8 +12,10 @@
 
 namespace dalesim {
 
-// Parameter tensors, in storage order. Absent tensors (W_dale for `free`, ...) have size 0.
-enum class Tensor : int { W_free = 0, W_dale, W_in, b, W_out, b_out, a, count };
+// Parameter tensors, in storage order. Absent tensors (W_dale for `free`, ...) have size 0. For a
+// DANN Dale part, W_dale holds W_ee and W_ei [N, n_i], W_ie [n_i, N] the interneuron factors; for
+// arch dann, W_in holds U_ee and U_ei [N, n_i_in], U_ie [n_i_in, I] the input factors.
+enum class Tensor : int { W_free = 0, W_dale, W_in, b, W_out, b_out, a, W_ei, W_ie, U_ei, U_ie, count };
 constexpr int kTensorCount = static_cast<int>(Tensor::count);
 const char* to_string(Tensor t);
 
@@ -26,11 +28,13 @@ struct TensorSlot {
 // The one size table: where each tensor of a replica lives in its flat parameter vector.
 struct ParamLayout {
   Arch arch = Arch::free;
+  bool dann = false;  // the Dale part is a recurrent DANN
   int N = 0, I = 0, O = 0;
   std::array<TensorSlot, kTensorCount> slots{};
   std::size_t size = 0;  // total number of scalars
 
   static ParamLayout make(Arch arch, int N, int I, int O);
+  static ParamLayout make(const ModelConfig& m, int I, int O);
   const TensorSlot& operator[](Tensor t) const { return slots[static_cast<int>(t)]; }
   bool has(Tensor t) const { return (*this)[t].size() > 0; }
 };
@@ -50,8 +54,13 @@ struct ReplicaModel {
   const double* tensor(Tensor t) const { return params.data() + layout[t].offset; }
   // alpha = sigmoid(a) for `mix`; 1 for `colei`; 0 for `free`.
   double alpha() const;
-  // Effective recurrent matrix W_rec = (alpha W_dale + (1 - alpha) W_free) * mask, [N, N].
+  // Effective recurrent matrix W_rec = alpha D + (1 - alpha) W_free * mask, [N, N], with the Dale
+  // part D = W_dale * mask (colei) or W_ee * mask - W_ei W_ie (dann).
   std::vector<double> effective_w_rec() const;
+  // The Dale part D alone, [N, N] (zeros without one).
+  std::vector<double> effective_dale() const;
+  // Effective input weights: W_in * mask_in, or U_ee * mask_in - U_ei U_ie for arch dann, [N, I].
+  std::vector<double> effective_w_in() const;
 };
 
 // Draws the initial parameters and structure of a replica from its init seed (SPEC §4).

@@ -126,7 +126,8 @@ template <class Real>
 Real ReplicaTrainer<Real>::alpha() const {
   switch (layout_.arch) {
     case Arch::free: return Real(0);
-    case Arch::colei: return Real(1);
+    case Arch::colei:
+    case Arch::dann: return Real(1);
     case Arch::mix: return Real(1) / (Real(1) + std::exp(-params_[layout_[Tensor::a].offset]));
   }
   return Real(0);
@@ -136,18 +137,33 @@ template <class Real>
 void ReplicaTrainer<Real>::build_effective() {
   const int N = layout_.N, I = layout_.I, O = layout_.O;
   const Real al = alpha();
-  w_eff_.assign(static_cast<size_t>(N) * N, Real(0));
+  const size_t nn = static_cast<size_t>(N) * N;
+  // The Dale part D: W_dale * mask (colei), or W_ee * mask - W_ei W_ie (dann).
+  dale_eff_.assign(nn, Real(0));
+  if (layout_.has(Tensor::W_dale)) {
+    const Real* wd = &params_[layout_[Tensor::W_dale].offset];
+    for (size_t k = 0; k < nn; ++k) dale_eff_[k] = wd[k] * model_.mask_rec[k];
+    if (layout_.dann) {
+      const int n_i = layout_[Tensor::W_ei].cols;
+      gemm(false, false, N, N, n_i, Real(-1), &params_[layout_[Tensor::W_ei].offset], n_i,
+           &params_[layout_[Tensor::W_ie].offset], N, Real(1), dale_eff_.data(), N);
+    }
+  }
+  w_eff_.assign(nn, Real(0));
   const Real* wf = layout_.has(Tensor::W_free) ? &params_[layout_[Tensor::W_free].offset] : nullptr;
-  const Real* wd = layout_.has(Tensor::W_dale) ? &params_[layout_[Tensor::W_dale].offset] : nullptr;
-  for (size_t k = 0; k < w_eff_.size(); ++k) {
-    Real w = 0;
-    if (wd) w += al * wd[k];
-    if (wf) w += (Real(1) - al) * wf[k];
-    w_eff_[k] = w * model_.mask_rec[k];
+  for (size_t k = 0; k < nn; ++k) {
+    Real w = al * dale_eff_[k];
+    if (wf) w += (Real(1) - al) * (wf[k] * model_.mask_rec[k]);
+    w_eff_[k] = w;
   }
   const Real* wi = &params_[layout_[Tensor::W_in].offset];
   w_in_eff_.resize(static_cast<size_t>(N) * I);
   for (size_t k = 0; k < w_in_eff_.size(); ++k) w_in_eff_[k] = wi[k] * model_.mask_in[k];
+  if (layout_.has(Tensor::U_ei)) {  // arch dann: U_ee * mask - U_ei U_ie
+    const int n_in = layout_[Tensor::U_ei].cols;
+    gemm(false, false, N, I, n_in, Real(-1), &params_[layout_[Tensor::U_ei].offset], n_in,
+         &params_[layout_[Tensor::U_ie].offset], I, Real(1), w_in_eff_.data(), I);
+  }
   const Real* wo = &params_[layout_[Tensor::W_out].offset];
   w_out_eff_.resize(static_cast<size_t>(O) * N);
   for (size_t k = 0; k < w_out_eff_.size(); ++k) w_out_eff_[k] = wo[k] * model_.mask_out[k];
@@ -231,22 +247,41 @@ PassResult ReplicaTrainer<Real>::loss_and_grad(const Batch& batch, std::int64_t 
          d_w_eff_.data(), N);
   Real* g_w_in = &grad_[layout_[Tensor::W_in].offset];
   gemm(true, false, N, I, static_cast<int>(TB), Real(1), g_.data(), N, x_.data(), I, Real(0), g_w_in, I);
+  if (layout_.has(Tensor::U_ei)) {  // through U_eff = U_ee * mask - U_ei U_ie
+    const int n_in = layout_[Tensor::U_ei].cols;
+    gemm(false, true, N, n_in, I, Real(-1), g_w_in, I, &params_[layout_[Tensor::U_ie].offset], I, Real(0),
+         &grad_[layout_[Tensor::U_ei].offset], n_in);
+    gemm(true, false, n_in, I, N, Real(-1), &params_[layout_[Tensor::U_ei].offset], n_in, g_w_in, I, Real(0),
+         &grad_[layout_[Tensor::U_ie].offset], I);
+  }
   for (size_t k = 0; k < static_cast<size_t>(N) * I; ++k) g_w_in[k] *= model_.mask_in[k];
   for (size_t k = 0; k < static_cast<size_t>(O) * N; ++k) g_w_out[k] *= model_.mask_out[k];
   Real* g_b = &grad_[layout_[Tensor::b].offset];
   for (size_t k = 0; k < TB * N; ++k) g_b[k % N] += g_[k];
 
+  // W = alpha D + (1 - alpha) W_free * mask: dD = alpha dW, dW_free = (1 - alpha) dW * mask,
+  // d alpha = <dW, D - W_free * mask>; through D: dW_dale = dD * mask (W_ee for dann),
+  // dW_ei = -dD W_ie^T, dW_ie = -W_ei^T dD.
   const Real al = alpha();
-  const Real* wf = layout_.has(Tensor::W_free) ? &params_[layout_[Tensor::W_free].offset] : nullptr;
-  const Real* wd = layout_.has(Tensor::W_dale) ? &params_[layout_[Tensor::W_dale].offset] : nullptr;
-  Real* g_wf = wf ? &grad_[layout_[Tensor::W_free].offset] : nullptr;
-  Real* g_wd = wd ? &grad_[layout_[Tensor::W_dale].offset] : nullptr;
+  const bool has_free = layout_.has(Tensor::W_free), has_dale = layout_.has(Tensor::W_dale);
+  const Real* wf = has_free ? &params_[layout_[Tensor::W_free].offset] : nullptr;
+  Real* g_wf = has_free ? &grad_[layout_[Tensor::W_free].offset] : nullptr;
+  Real* g_wd = has_dale ? &grad_[layout_[Tensor::W_dale].offset] : nullptr;
   double d_alpha = 0;
+  d_dale_.assign(d_w_eff_.size(), Real(0));
   for (size_t k = 0; k < d_w_eff_.size(); ++k) {
     const Real dw = d_w_eff_[k] * model_.mask_rec[k];
+    d_dale_[k] = al * d_w_eff_[k];
     if (g_wd) g_wd[k] = al * dw;
     if (g_wf) g_wf[k] = (Real(1) - al) * dw;
-    if (wd && wf) d_alpha += double(dw) * (double(wd[k]) - wf[k]);
+    if (has_dale && has_free) d_alpha += double(d_w_eff_[k]) * (double(dale_eff_[k]) - double(wf[k]) * model_.mask_rec[k]);
+  }
+  if (layout_.dann) {
+    const int n_i = layout_[Tensor::W_ei].cols;
+    gemm(false, true, N, n_i, N, Real(-1), d_dale_.data(), N, &params_[layout_[Tensor::W_ie].offset], N, Real(0),
+         &grad_[layout_[Tensor::W_ei].offset], n_i);
+    gemm(true, false, n_i, N, N, Real(-1), &params_[layout_[Tensor::W_ei].offset], n_i, d_dale_.data(), N, Real(0),
+         &grad_[layout_[Tensor::W_ie].offset], N);
   }
   if (layout_.has(Tensor::a)) grad_[layout_[Tensor::a].offset] = Real(d_alpha * al * (1 - al));
   return res;
@@ -268,23 +303,65 @@ double ReplicaTrainer<Real>::dale_violation() const {
   return N ? double(mixed) / N : 0.0;
 }
 
+// The DANN paper's Fisher-motivated correction of the inhibitory gradients, applied to the update
+// only (before clipping), never to grad() as returned by loss_and_grad.
+template <class Real>
+void ReplicaTrainer<Real>::correct_dann_gradients() {
+  const double n_e = layout_.N, d = layout_.I;
+  const std::pair<Tensor, double> scales[] = {
+      {Tensor::W_ie, std::sqrt(n_e)}, {Tensor::W_ei, n_e}, {Tensor::U_ie, std::sqrt(n_e)}, {Tensor::U_ei, d}};
+  for (const auto& [t, by] : scales) {
+    Real* g = &grad_[layout_[t].offset];
+    for (size_t k = 0; k < layout_[t].size(); ++k) g[k] /= Real(by);
+  }
+}
+
+namespace {
+// Weight tensors follow train.rule; biases and alpha always take the optimiser's step.
+bool is_weight(Tensor t) { return t != Tensor::b && t != Tensor::b_out && t != Tensor::a; }
+}  // namespace
+
 template <class Real>
 void ReplicaTrainer<Real>::apply_update() {
   const TrainConfig& tc = model_.cfg->train;
   const size_t alpha_at = layout_.has(Tensor::a) ? layout_[Tensor::a].offset : params_.size();
   if (tc.optimizer == Optim::adam) ++adam_steps_;
   const double bc1 = 1 - std::pow(tc.beta1, double(adam_steps_)), bc2 = 1 - std::pow(tc.beta2, double(adam_steps_));
-  for (size_t k = 0; k < params_.size(); ++k) {
-    const Real lr = Real(k == alpha_at ? tc.alpha_lr() : tc.lr);
-    const Real g = grad_[k];
-    if (tc.optimizer == Optim::sgd) {
-      moment1_[k] = Real(tc.momentum) * moment1_[k] + g;
-      params_[k] -= lr * moment1_[k];
-    } else {
-      moment1_[k] = Real(tc.beta1) * moment1_[k] + Real(1 - tc.beta1) * g;
-      moment2_[k] = Real(tc.beta2) * moment2_[k] + Real(1 - tc.beta2) * g * g;
-      const Real m_hat = moment1_[k] / Real(bc1), v_hat = moment2_[k] / Real(bc2);
-      params_[k] -= lr * m_hat / (std::sqrt(v_hat) + Real(tc.eps));
+  const Real decay = Real(tc.weight_decay), mu = Real(tc.momentum);
+  for (int ti = 0; ti < kTensorCount; ++ti) {
+    const Tensor t = static_cast<Tensor>(ti);
+    const TensorSlot& slot = layout_[t];
+    const Rule rule = is_weight(t) ? tc.rule : Rule::gd;
+    for (size_t k = slot.offset; k < slot.offset + slot.size(); ++k) {
+      const Real lr = Real(k == alpha_at ? tc.alpha_lr() : tc.lr);
+      Real g = grad_[k];
+      Real& w = params_[k];
+      const Real sign = w > 0 ? Real(1) : (w < 0 ? Real(-1) : Real(0));
+      if (is_weight(t) && decay != 0) g += rule == Rule::eg ? decay * sign : decay * w;
+      if (rule == Rule::eg) {  // |w| <- |w| exp(-lr sign(w) m): the sign never changes
+        moment1_[k] = mu * moment1_[k] + g;
+        w *= std::exp(-lr * sign * moment1_[k]);
+        continue;
+      }
+      if (rule == Rule::md) {  // mirror descent on the p-norm potential: step in dual coordinates
+        const Real p = Real(tc.md_p);
+        moment1_[k] = mu * moment1_[k] + g;
+        const Real y = sign * std::pow(std::fabs(w), p - 1) - lr * moment1_[k];
+        w = (y > 0 ? Real(1) : Real(-1)) * std::pow(std::fabs(y), 1 / (p - 1));
+        continue;
+      }
+      const Real before = w;
+      if (tc.optimizer == Optim::sgd) {
+        moment1_[k] = mu * moment1_[k] + g;
+        w -= lr * moment1_[k];
+      } else {
+        moment1_[k] = Real(tc.beta1) * moment1_[k] + Real(1 - tc.beta1) * g;
+        moment2_[k] = Real(tc.beta2) * moment2_[k] + Real(1 - tc.beta2) * g * g;
+        const Real m_hat = moment1_[k] / Real(bc1), v_hat = moment2_[k] / Real(bc2);
+        w -= lr * m_hat / (std::sqrt(v_hat) + Real(tc.eps));
+      }
+      // gd_sign: a weight that crosses zero is reset to a tiny value of its old sign.
+      if (rule == Rule::gd_sign && before != 0 && !(w * before > 0)) w = before > 0 ? Real(1e-18) : Real(-1e-18);
     }
   }
   project_constraints<Real>(model_, params_.data());
@@ -300,6 +377,7 @@ StepMetrics ReplicaTrainer<Real>::train_step(const Batch& batch, std::int64_t it
     return m;
   }
   const PassResult pass = loss_and_grad(batch, iteration, true);
+  if (layout_.dann) correct_dann_gradients();  // before clipping, as in the DANN paper
   double sq = 0;
   for (Real g : grad_) sq += double(g) * g;
   const double norm = std::sqrt(sq);

@@ -381,10 +381,21 @@ class CudaBackend final : public Backend {
   }
 
   void upload(const std::vector<ReplicaModel>& models) override {
-    for (const ReplicaModel& m : models)
-      if (m.cfg->train.precision != Precision::f32)
+    for (const ReplicaModel& m : models) {
+      const TrainConfig& tc = m.cfg->train;
+      if (tc.precision != Precision::f32)
         throw ConfigError("train.precision", "\"double\"", "\"float\" on the CUDA backend",
                           "double precision runs on --backend cpu");
+      if (m.layout.dann)
+        throw ConfigError("model.arch", std::string("\"") + to_string(m.cfg->model.arch) + "\" with a DANN part",
+                          "free, colei, mix with dale_part colei on the CUDA backend",
+                          "the DANN has not been ported to CUDA yet; use --backend cpu");
+      if (tc.rule != Rule::gd || tc.weight_decay != 0)
+        throw ConfigError(tc.rule != Rule::gd ? "train.rule" : "train.weight_decay",
+                          tc.rule != Rule::gd ? std::string("\"") + to_string(tc.rule) + "\"" : format_value(tc.weight_decay),
+                          tc.rule != Rule::gd ? "\"gd\" on the CUDA backend" : "0 on the CUDA backend",
+                          "not ported to CUDA yet; use --backend cpu");
+    }
     models_ = &models;
     buckets_.clear();
   }

@@ -21,8 +21,13 @@ void project_constraints(const ReplicaModel& m, Real* params) {
         if (w * m.col_sign[j] < 0) w = Real(0);
       }
   }
+  // DANN factors are non-negative (projection, as in the DANN paper); so is U_ee of arch dann.
+  for (Tensor t : {Tensor::W_ei, Tensor::W_ie, Tensor::U_ei, Tensor::U_ie}) {
+    Real* w = params + l[t].offset;
+    for (std::size_t k = 0; k < l[t].size(); ++k) w[k] = std::max(w[k], Real(0));
+  }
   Real* wi = params + l[Tensor::W_in].offset;
-  const bool positive = m.cfg && m.cfg->model.input_sign == InputSign::positive;
+  const bool positive = l.arch == Arch::dann || (m.cfg && m.cfg->model.input_sign == InputSign::positive);
   for (std::size_t k = 0; k < l[Tensor::W_in].size(); ++k) {
     if (positive) wi[k] = std::max(wi[k], Real(0));
     wi[k] *= m.mask_in[k];

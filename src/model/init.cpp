@@ -12,7 +12,7 @@ namespace dalesim {
 namespace {
 
 // One stream per drawn quantity, so adding a tensor never shifts the others.
-enum Stream : std::uint64_t { kMask = 1, kFree, kDale, kIn, kOut, kDonor };
+enum Stream : std::uint64_t { kMask = 1, kFree, kDale, kIn, kOut, kDonor, kDannEi, kDannInEe, kDannInEi };
 
 CounterRng stream(const ReplicaConfig& cfg, Stream s) { return CounterRng{cfg.init_seed, s}; }
 
@@ -95,6 +95,32 @@ void init_dale(const ReplicaModel& m, Stream stream_id, double* w) {
     for (std::size_t k = 0; k < static_cast<std::size_t>(N) * N; ++k) w[k] *= cfg.model.rho / r;
 }
 
+// A DANN layer with fan-in k (Li et al. 2023, numerator 1/3): W_ee ~ Exp(s),
+// s = sqrt((k / (k - 1)) (1/3) / k) (sqrt(1/3) for k = 1); every row of W_ie is the column-mean
+// row of W_ee; W_ei ~ Exp(s sqrt(k / n_i)), each row normalised to sum 1. Then W_ei W_ie = 1 m^T
+// and W_ee - W_ei W_ie has zero-mean columns.
+void init_dann_layer(const ReplicaConfig& cfg, Stream ee_stream, Stream ei_stream, int rows, int k, int n_i,
+                     const float* mask, double* w_ee, double* w_ei, double* w_ie) {
+  const double s = k > 1 ? std::sqrt((double(k) / (k - 1)) * (1.0 / 3.0) / k) : std::sqrt(1.0 / 3.0);
+  const CounterRng ee = stream(cfg, ee_stream), ei = stream(cfg, ei_stream);
+  for (std::size_t q = 0; q < static_cast<std::size_t>(rows) * k; ++q) w_ee[q] = ee.exponential(q, s) * mask[q];
+  for (int j = 0; j < k; ++j) {
+    double mean = 0;
+    for (int i = 0; i < rows; ++i) mean += w_ee[static_cast<std::size_t>(i) * k + j];
+    mean /= rows;
+    for (int p = 0; p < n_i; ++p) w_ie[static_cast<std::size_t>(p) * k + j] = mean;
+  }
+  for (int i = 0; i < rows; ++i) {
+    double sum = 0;
+    for (int p = 0; p < n_i; ++p) {
+      double& x = w_ei[static_cast<std::size_t>(i) * n_i + p];
+      x = ei.exponential(static_cast<std::size_t>(i) * n_i + p, s * std::sqrt(double(k) / n_i));
+      sum += x;
+    }
+    for (int p = 0; p < n_i; ++p) w_ei[static_cast<std::size_t>(i) * n_i + p] /= sum;
+  }
+}
+
 // Li et al. 2023: W = U_A diag(S_B) V_A^T, the singular vectors of W_free's own init (A) and the
 // singular values of an independent draw of the family `spectrum_from` (B).
 void transplant_spectrum(const ReplicaModel& m, double* w) {
@@ -119,7 +145,7 @@ ReplicaModel init_replica(const ReplicaConfig& cfg, int n_inputs, int n_outputs)
   const int N = mc.n_units, I = n_inputs, O = n_outputs, n_e = mc.n_exc();
   ReplicaModel m;
   m.cfg = &cfg;
-  m.layout = ParamLayout::make(mc.arch, N, I, O);
+  m.layout = ParamLayout::make(mc, I, O);
   m.params.assign(m.layout.size, 0.0);
 
   m.col_sign.resize(N);
@@ -160,7 +186,11 @@ ReplicaModel init_replica(const ReplicaConfig& cfg, int n_inputs, int n_outputs)
     draw_free(m, mc.free_init, kFree, wf);
     if (mc.spectrum_from != SpectrumFrom::none) transplant_spectrum(m, wf);
   }
-  if (m.layout.has(Tensor::W_dale)) init_dale(m, kDale, m.tensor(Tensor::W_dale));
+  if (m.layout.dann)
+    init_dann_layer(cfg, kDale, kDannEi, N, N, m.layout[Tensor::W_ei].cols, m.mask_rec.data(), m.tensor(Tensor::W_dale),
+                    m.tensor(Tensor::W_ei), m.tensor(Tensor::W_ie));
+  else if (m.layout.has(Tensor::W_dale))
+    init_dale(m, kDale, m.tensor(Tensor::W_dale));
   const CounterRng in_rng = stream(cfg, kIn), out_rng = stream(cfg, kOut);
   double* w_in = m.tensor(Tensor::W_in);
   for (std::size_t k = 0; k < m.layout[Tensor::W_in].size(); ++k) {
@@ -170,6 +200,9 @@ ReplicaModel init_replica(const ReplicaConfig& cfg, int n_inputs, int n_outputs)
   double* w_out = m.tensor(Tensor::W_out);
   for (std::size_t k = 0; k < m.layout[Tensor::W_out].size(); ++k)
     w_out[k] = out_rng.normal(k) / std::sqrt(std::max(1, n_read));
+  if (m.layout.has(Tensor::U_ei))  // arch dann: the input is a DANN layer too
+    init_dann_layer(cfg, kDannInEe, kDannInEi, N, I, m.layout[Tensor::U_ei].cols, m.mask_in.data(),
+                    m.tensor(Tensor::W_in), m.tensor(Tensor::U_ei), m.tensor(Tensor::U_ie));
   if (m.layout.has(Tensor::a)) m.tensor(Tensor::a)[0] = std::log(mc.alpha_init / (1 - mc.alpha_init));
   project_constraints<double>(m, m.params.data());
   return m;

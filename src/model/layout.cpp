@@ -7,19 +7,32 @@
 namespace dalesim {
 
 const char* to_string(Tensor t) {
-  static const char* names[] = {"W_free", "W_dale", "W_in", "b", "W_out", "b_out", "a"};
+  static const char* names[] = {"W_free", "W_dale", "W_in", "b", "W_out", "b_out", "a", "W_ei", "W_ie", "U_ei", "U_ie"};
   return names[static_cast<int>(t)];
 }
 
 ParamLayout ParamLayout::make(Arch arch, int N, int I, int O) {
+  ModelConfig m;
+  m.arch = arch;
+  m.n_units = N;
+  return make(m, I, O);
+}
+
+ParamLayout ParamLayout::make(const ModelConfig& m, int I, int O) {
   ParamLayout l;
+  const Arch arch = m.arch;
+  const int N = m.n_units;
   l.arch = arch;
+  l.dann = m.dann_part();
   l.N = N;
   l.I = I;
   l.O = O;
-  const bool has_free = arch != Arch::colei, has_dale = arch != Arch::free, has_alpha = arch == Arch::mix;
-  const int shapes[kTensorCount][2] = {
-      {has_free ? N : 0, N}, {has_dale ? N : 0, N}, {N, I}, {N, 1}, {O, N}, {O, 1}, {has_alpha ? 1 : 0, 1}};
+  const bool has_free = arch == Arch::free || arch == Arch::mix, has_dale = arch != Arch::free;
+  const int n_i = l.dann ? m.rec_interneurons() : 0, n_i_in = arch == Arch::dann ? m.in_interneurons() : 0;
+  const int shapes[kTensorCount][2] = {{has_free ? N : 0, N}, {has_dale ? N : 0, N},  {N, I},
+                                       {N, 1},                {O, N},                 {O, 1},
+                                       {arch == Arch::mix ? 1 : 0, 1}, {n_i ? N : 0, n_i}, {n_i, N},
+                                       {n_i_in ? N : 0, n_i_in}, {n_i_in, I}};
   std::size_t offset = 0;
   for (int k = 0; k < kTensorCount; ++k) {
     l.slots[k].rows = shapes[k][0];
@@ -34,24 +47,55 @@ ParamLayout ParamLayout::make(Arch arch, int N, int I, int O) {
 double ReplicaModel::alpha() const {
   switch (layout.arch) {
     case Arch::free: return 0.0;
-    case Arch::colei: return 1.0;
+    case Arch::colei:
+    case Arch::dann: return 1.0;
     case Arch::mix: return 1.0 / (1.0 + std::exp(-tensor(Tensor::a)[0]));
   }
   return 0.0;
 }
 
+namespace {
+// out -= A B for row-major A [n, k], B [k, m] (the DANN inhibition through its interneurons).
+void subtract_product(const double* A, const double* B, int n, int k, int m, double* out) {
+  for (int i = 0; i < n; ++i)
+    for (int q = 0; q < k; ++q) {
+      const double a = A[static_cast<std::size_t>(i) * k + q];
+      if (a == 0) continue;
+      for (int j = 0; j < m; ++j) out[static_cast<std::size_t>(i) * m + j] -= a * B[static_cast<std::size_t>(q) * m + j];
+    }
+}
+}  // namespace
+
+std::vector<double> ReplicaModel::effective_dale() const {
+  const int N = layout.N;
+  std::vector<double> d(static_cast<std::size_t>(N) * N, 0.0);
+  if (!layout.has(Tensor::W_dale)) return d;
+  const double* wd = tensor(Tensor::W_dale);
+  for (std::size_t k = 0; k < d.size(); ++k) d[k] = wd[k] * mask_rec[k];
+  if (layout.dann)
+    subtract_product(tensor(Tensor::W_ei), tensor(Tensor::W_ie), N, layout[Tensor::W_ei].cols, N, d.data());
+  return d;
+}
+
 std::vector<double> ReplicaModel::effective_w_rec() const {
   const int N = layout.N;
   const double al = alpha();
-  std::vector<double> w(static_cast<std::size_t>(N) * N, 0.0);
-  const double* wf = layout.has(Tensor::W_free) ? tensor(Tensor::W_free) : nullptr;
-  const double* wd = layout.has(Tensor::W_dale) ? tensor(Tensor::W_dale) : nullptr;
-  for (std::size_t k = 0; k < w.size(); ++k) {
-    double v = 0;
-    if (wd) v += al * wd[k];
-    if (wf) v += (1 - al) * wf[k];
-    w[k] = v * mask_rec[k];
+  std::vector<double> w = effective_dale();
+  for (double& x : w) x *= al;
+  if (layout.has(Tensor::W_free)) {
+    const double* wf = tensor(Tensor::W_free);
+    for (std::size_t k = 0; k < static_cast<std::size_t>(N) * N; ++k) w[k] += (1 - al) * wf[k] * mask_rec[k];
   }
+  return w;
+}
+
+std::vector<double> ReplicaModel::effective_w_in() const {
+  const int N = layout.N, I = layout.I;
+  std::vector<double> w(static_cast<std::size_t>(N) * I);
+  const double* wi = tensor(Tensor::W_in);
+  for (std::size_t k = 0; k < w.size(); ++k) w[k] = wi[k] * mask_in[k];
+  if (layout.has(Tensor::U_ei))
+    subtract_product(tensor(Tensor::U_ei), tensor(Tensor::U_ie), N, layout[Tensor::U_ei].cols, I, w.data());
   return w;
 }
 
@@ -68,11 +112,11 @@ ReplicaWeights to_weights(const ReplicaModel& m) {
       for (std::size_t k = 0; k < n; ++k) out[k] = static_cast<float>(m.tensor(t)[k]);
     return out;
   };
-  const std::vector<double> wrec = m.effective_w_rec();
+  const std::vector<double> wrec = m.effective_w_rec(), dale = m.effective_dale(), w_in = m.effective_w_in();
   w.W_rec.assign(wrec.begin(), wrec.end());
-  w.W_dale = copy(Tensor::W_dale, nn);
+  w.W_dale.assign(dale.begin(), dale.end());  // the Dale part as the dynamics see it
   w.W_free = copy(Tensor::W_free, nn);
-  w.W_in = copy(Tensor::W_in, static_cast<std::size_t>(l.N) * l.I);
+  w.W_in.assign(w_in.begin(), w_in.end());
   w.W_out = copy(Tensor::W_out, static_cast<std::size_t>(l.O) * l.N);
   w.b = copy(Tensor::b, l.N);
   w.b_out = copy(Tensor::b_out, l.O);
@@ -81,7 +125,7 @@ ReplicaWeights to_weights(const ReplicaModel& m) {
 }
 
 std::size_t estimate_training_bytes(const ReplicaConfig& cfg, int n_inputs, int n_outputs, int n_steps) {
-  const ParamLayout l = ParamLayout::make(cfg.model.arch, cfg.model.n_units, n_inputs, n_outputs);
+  const ParamLayout l = ParamLayout::make(cfg.model, n_inputs, n_outputs);
   const std::size_t real = cfg.train.precision == Precision::f64 ? 8 : 4;
   const std::size_t B = cfg.task.batch, T = n_steps, N = l.N;
   // params, grads, 2 optimiser moments, effective matrices; BPTT: v, r, g per step; batch x, y, mask.

@@ -63,6 +63,7 @@ std::string format_value(const Value& v) {
 }
 
 int ModelConfig::n_exc() const {
+  if (dann_part()) return n_units;
   if (ei_ratio > 0) return n_units - static_cast<int>(std::ceil(n_units / (ei_ratio + 1)));
   return static_cast<int>(std::lround(e_fraction * n_units));
 }
@@ -72,8 +73,14 @@ const char* to_string(Arch a) {
     case Arch::free: return "free";
     case Arch::colei: return "colei";
     case Arch::mix: return "mix";
+    case Arch::dann: return "dann";
   }
   return "?";
+}
+const char* to_string(DalePart d) { return d == DalePart::colei ? "colei" : "dann"; }
+const char* to_string(Rule r) {
+  static const char* names[] = {"gd", "eg", "gd_sign", "md"};
+  return names[static_cast<int>(r)];
 }
 const char* to_string(Phi p) {
   switch (p) {

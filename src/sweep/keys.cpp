@@ -145,7 +145,14 @@ std::vector<KeyDef> build_key_defs() {
   k.push_back(int_key("noise_seed", at_least(0), "seed of the recurrent noise", FIELD(noise_seed)));
   k.back().spec.default_text = "derive_seed(seed, \"noise\")";
 
-  k.push_back(enum_key("model.arch", {"free", "colei", "mix"}, "recurrent parameterisation", FIELD(model.arch)));
+  k.push_back(enum_key("model.arch", {"free", "colei", "mix", "dann"}, "recurrent parameterisation", FIELD(model.arch)));
+  k.push_back(enum_key("model.dale_part", {"colei", "dann"}, "the Dale part of arch mix: column E/I or recurrent DANN",
+                       FIELD(model.dale_part)));
+  k.push_back(int_key("model.dann_n_i", at_least(0),
+                      "inhibitory interneurons of a DANN recurrence (0 = max(1, n_units / 10))", FIELD(model.dann_n_i)));
+  k.push_back(int_key("model.dann_n_i_in", at_least(0),
+                      "inhibitory interneurons of the DANN input layer of arch dann (0 = max(1, n_units / 10))",
+                      FIELD(model.dann_n_i_in)));
   k.push_back(int_key("model.n_units", closed(2, 4096), "number of recurrent units N", FIELD(model.n_units)));
   k.push_back(real_key("model.e_fraction", closed(0, 1),
                        "fraction of excitatory units, n_exc = round(e_fraction * n_units); colei/mix need "
@@ -212,6 +219,14 @@ std::vector<KeyDef> build_key_defs() {
       int_key("train.checkpoint_every", at_least(1), "steps between checkpoints", FIELD(train.checkpoint_every)));
   k.push_back(enum_key("train.dale", {"clamp"}, "how Dale's law is kept (projected gradient)", FIELD(train.dale)));
   k.push_back(enum_key("train.precision", {"float", "double"}, "arithmetic precision", FIELD(train.precision)));
+  k.push_back(enum_key("train.rule", {"gd", "eg", "gd_sign", "md"},
+                       "learning rule of the weights: the optimiser (gd), exponentiated gradient (eg), sign-preserving "
+                       "gradient descent (gd_sign), p-norm mirror descent (md); biases and alpha always use the optimiser",
+                       FIELD(train.rule)));
+  k.push_back(real_key("train.md_p", above(1), "p of the p-norm potential of rule md (2 = gradient descent)",
+                       FIELD(train.md_p)));
+  k.push_back(real_key("train.weight_decay", at_least(0), "weight decay: + lambda w (gd, gd_sign, md), + lambda sign(w) (eg)",
+                       FIELD(train.weight_decay)));
 
   const ReplicaConfig defaults;
   for (KeyDef& d : k)
@@ -402,13 +417,14 @@ void resolve_replica(ReplicaConfig& cfg, const SourceMap& given, std::set<std::s
   if (!given.count("noise_seed")) cfg.noise_seed = derive_seed(cfg.seed, "noise");
 
   const ModelConfig& m = cfg.model;
-  if (m.arch != Arch::free && m.ei_ratio > 0 && !(m.n_exc() >= 1 && m.n_inh() >= 1)) {
+  const bool ei_split = m.arch != Arch::free && !m.dann_part();  // colei, or mix with a ColEI part
+  if (ei_split && m.ei_ratio > 0 && !(m.n_exc() >= 1 && m.n_inh() >= 1)) {
     const KeySource src = source_of(given, "model.ei_ratio");
     throw ConfigError(src.written, format_value(m.ei_ratio), "a ratio giving n_exc >= 1 and n_inh >= 1",
                       hint(src, "n_units = " + std::to_string(m.n_units) + " gives n_exc = " +
                                     std::to_string(m.n_exc()) + ", n_inh = " + std::to_string(m.n_inh())));
   }
-  if (m.arch != Arch::free && m.ei_ratio <= 0 &&
+  if (ei_split && m.ei_ratio <= 0 &&
       !(m.e_fraction > 0 && m.e_fraction < 1 && m.n_exc() >= 1 && m.n_inh() >= 1)) {
     const KeySource src = source_of(given, "model.e_fraction");
     throw ConfigError(

@@ -147,7 +147,7 @@ class SeqMnistTask final : public Task {
     for (int s = 0; s < P; ++s) {
       const int t = s / I, i = s % I;
       const int pixel = perm_.empty() ? s : perm_[s];
-      out.x[(static_cast<std::size_t>(t) * out.B + b) * I + i] = image[pixel] * (1.f / 255.f);
+      out.x[(static_cast<std::size_t>(t) * out.B + b) * I + i] = image[pixel] / 255.f;
     }
     const std::size_t last = static_cast<std::size_t>(out.T - 1) * out.B + b;
     out.target[last] = label;

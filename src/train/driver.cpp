@@ -48,18 +48,6 @@ TaskPlan plan_tasks(const Sweep& sweep) {
   return plan;
 }
 
-// The CUDA kernels implement the MSE loss only so far (the cross-entropy math is shared in
-// include/dalesim/math.hpp, ready to be mirrored): rather than train on a zero loss, `auto`
-// falls back to the CPU and an explicit `cuda` is refused. Remove once the kernels have it.
-bool needs_cross_entropy(const TaskPlan& plan) {
-  for (std::size_t s = 0; s < plan.tasks.size(); ++s) {
-    Batch probe;
-    plan.tasks[s]->generate(plan.stream_cfg[s]->data_seed, 0, 1, probe);
-    if (probe.loss == LossKind::cross_entropy) return true;
-  }
-  return false;
-}
-
 // Held-out metrics of every replica on its current parameters: each split is evaluated whole, in
 // batches of the training shape (trials past a split's end are unscored), and each batch's mean
 // is weighted by its loss weight and accuracy points. Replicas whose task has no such split get
@@ -169,14 +157,6 @@ RunResult run_sweep(const Sweep& sweep, const RunOptions& options, std::ostream&
   bopt.n_threads = options.n_threads;
   RunResult result;
   std::unique_ptr<Backend> backend = make_backend(options.backend, bopt, &result.backend_line);
-  if (backend->name() == "cuda" && needs_cross_entropy(plan)) {
-    if (options.backend != "auto")
-      throw std::runtime_error("--backend cuda: the CUDA backend does not implement the cross-entropy loss of this "
-                               "sweep's classification tasks yet; use --backend cpu");
-    backend = make_cpu_backend(bopt);
-    result.backend_line = "backend cpu: the CUDA backend does not implement the cross-entropy loss of this sweep's "
-                          "classification tasks yet";
-  }
   const int n_threads = options.n_threads > 0 ? options.n_threads : static_cast<int>(std::thread::hardware_concurrency());
 
   std::vector<ReplicaRow> rows(R);
@@ -187,6 +167,15 @@ RunResult run_sweep(const Sweep& sweep, const RunOptions& options, std::ostream&
                          task.chance_accuracy()};
     models[r] = init_replica(sweep.replicas[r], task.n_inputs(), task.n_outputs());
   });
+  try {
+    backend->upload(models);
+  } catch (const ConfigError& e) {
+    // `auto` chose CUDA but the sweep needs something only the CPU backend has: fall back, saying why.
+    if (options.backend != "auto" || backend->name() == "cpu") throw;
+    backend = make_cpu_backend(bopt);
+    result.backend_line = "backend cpu (auto: the CUDA backend cannot run this sweep: " + std::string(e.what()) + ")";
+    backend->upload(models);
+  }
 
   RunInfo info;
   info.command_line = options.command_line;
@@ -212,7 +201,6 @@ RunResult run_sweep(const Sweep& sweep, const RunOptions& options, std::ostream&
     final_diag = diag;
     writer->append_checkpoint(step, diag, weights);
   };
-  backend->upload(models);
   checkpoint(0);
 
   Progress progress(tc.n_steps, R, options.output + ".progress", options.progress);
