@@ -2,6 +2,7 @@
 #pragma once
 
 #include <algorithm>
+#include <cmath>
 #include <cstdint>
 #include <map>
 #include <stdexcept>
@@ -89,14 +90,19 @@ struct ModelConfig {
   double g_in = 1.0;        // W_in ~ N(0, g_in^2 / I)
   double alpha_init = 0.5;  // mix only; alpha = sigmoid(a), 0 < alpha_init < 1
   DalePart dale_part = DalePart::colei;  // mix only
-  int dann_n_i = 0;     // recurrent interneurons of the DANN part; 0 = max(1, n_units / 10)
-  int dann_n_i_in = 0;  // input interneurons of arch dann; 0 = max(1, n_units / 10)
+  int dann_n_i = 0;     // recurrent interneurons of the DANN part; 0 = default_interneurons()
+  int dann_n_i_in = 0;  // input interneurons of arch dann; 0 = default_interneurons()
 
   // True when the Dale part is a recurrent DANN (arch dann, or mix with dale_part dann): then every
   // state unit is excitatory and inhibition comes from the interneuron pools.
   bool dann_part() const { return arch == Arch::dann || (arch == Arch::mix && dale_part == DalePart::dann); }
-  int rec_interneurons() const { return dann_n_i > 0 ? dann_n_i : std::max(1, n_units / 10); }
-  int in_interneurons() const { return dann_n_i_in > 0 ? dann_n_i_in : std::max(1, n_units / 10); }
+  // Interneurons: explicit, else E:I = ei_ratio : 1 against the n_units E units, else n_units / 10.
+  int rec_interneurons() const { return dann_n_i > 0 ? dann_n_i : default_interneurons(); }
+  int in_interneurons() const { return dann_n_i_in > 0 ? dann_n_i_in : default_interneurons(); }
+  int default_interneurons() const {
+    if (ei_ratio > 0) return std::max(1, static_cast<int>(std::ceil(n_units / ei_ratio)));
+    return std::max(1, n_units / 10);
+  }
   int n_exc() const;
   int n_inh() const { return n_units - n_exc(); }
 };

@@ -149,9 +149,9 @@ std::vector<KeyDef> build_key_defs() {
   k.push_back(enum_key("model.dale_part", {"colei", "dann"}, "the Dale part of arch mix: column E/I or recurrent DANN",
                        FIELD(model.dale_part)));
   k.push_back(int_key("model.dann_n_i", at_least(0),
-                      "inhibitory interneurons of a DANN recurrence (0 = max(1, n_units / 10))", FIELD(model.dann_n_i)));
+                      "inhibitory interneurons of a DANN recurrence (0 = ceil(n_units / ei_ratio) when ei_ratio > 0, else max(1, n_units / 10))", FIELD(model.dann_n_i)));
   k.push_back(int_key("model.dann_n_i_in", at_least(0),
-                      "inhibitory interneurons of the DANN input layer of arch dann (0 = max(1, n_units / 10))",
+                      "inhibitory interneurons of the DANN input layer of arch dann (0: as model.dann_n_i)",
                       FIELD(model.dann_n_i_in)));
   k.push_back(int_key("model.n_units", closed(2, 4096), "number of recurrent units N", FIELD(model.n_units)));
   k.push_back(real_key("model.e_fraction", closed(0, 1),
