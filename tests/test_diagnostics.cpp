@@ -4,7 +4,9 @@
 #include <cmath>
 
 #include "diagnostics/diagnostics.hpp"
+#include "cpu/replica_trainer.hpp"
 #include "diagnostics/linalg.hpp"
+#include "diagnostics/probe.hpp"
 #include "test_util.hpp"
 
 namespace dalesim {
@@ -249,6 +251,46 @@ TEST(Init, EiRatioGivesThePublishedSplit) {
   m.ei_ratio = 0;
   m.e_fraction = 0.8;
   EXPECT_EQ(m.n_exc(), 24);
+}
+
+}  // namespace
+}  // namespace dalesim
+
+namespace dalesim {
+namespace {
+
+TEST(Probe, ComparisonClosedForms) {
+  ProbeActivity a, b;
+  a.T = b.T = 1;
+  a.B = b.B = 2;
+  a.N = b.N = 3;
+  a.kernel = {1, 0, 0, 1};
+  b.kernel = {1, 0, 0, 0};
+  a.active = {true, false, true, false, false, true};
+  b.active = {true, false, false, false, false, true};  // unit 2 flips once
+  const ProbeComparison c = compare_probes(a, b);
+  EXPECT_NEAR(c.rep_alignment, 1 / std::sqrt(2.0), 1e-12);
+  EXPECT_NEAR(c.sign_similarity, 5.0 / 6.0, 1e-12);
+  EXPECT_NEAR(c.units_unchanged, 2.0 / 3.0, 1e-12);
+  const ProbeComparison same = compare_probes(a, a);
+  EXPECT_DOUBLE_EQ(same.rep_alignment, 1.0);
+  EXPECT_DOUBLE_EQ(same.sign_similarity, 1.0);
+}
+
+TEST(Probe, ActivityIsTheForwardPassesRates) {
+  ReplicaConfig c = test::tiny_config(Arch::mix, 9, 2);
+  const ReplicaModel m = test::model_of(c);
+  const Batch probe = test::batch_of(c, kProbeIteration);
+  const ProbeActivity p = probe_activity(m, probe);
+  ASSERT_EQ(p.kernel.size(), 9u);  // B = 3
+  // The kernel is symmetric and positive semi-definite on its diagonal; the bitset matches r > 0.
+  for (int a = 0; a < 3; ++a) {
+    EXPECT_GE(p.kernel[a * 3 + a], 0.0);
+    for (int b = 0; b < 3; ++b) EXPECT_DOUBLE_EQ(p.kernel[a * 3 + b], p.kernel[b * 3 + a]);
+  }
+  cpu::ReplicaTrainer<double> t(m);
+  t.loss_and_grad(probe, kProbeIteration, false);
+  for (size_t k = 0; k < t.rates().size(); ++k) EXPECT_EQ(p.active[k], t.rates()[k] > 0);
 }
 
 }  // namespace

@@ -53,6 +53,18 @@ struct Diagnostics {
   double validation_accuracy = std::numeric_limits<double>::quiet_NaN();
   double test_loss = std::numeric_limits<double>::quiet_NaN();
   double test_accuracy = std::numeric_limits<double>::quiet_NaN();
+  // Rich vs lazy (Liu et al. 2024), on a fixed probe batch against step 0: cosine similarity of
+  // the last step's activity kernels H H^T, the fraction of (t, trial, unit) entries whose
+  // active/silent state is unchanged, and the fraction of units whose whole pattern is unchanged.
+  double rep_alignment = std::numeric_limits<double>::quiet_NaN();
+  double sign_similarity = std::numeric_limits<double>::quiet_NaN();
+  double units_unchanged = std::numeric_limits<double>::quiet_NaN();
+  // Mirror-descent geometry (Pogodin et al. 2024): dCDF from a Gaussian of the change of the
+  // effective W_rec since step 0 in the dual coordinates of each candidate potential.
+  double geometry_p1_5 = std::numeric_limits<double>::quiet_NaN();
+  double geometry_p2 = std::numeric_limits<double>::quiet_NaN();
+  double geometry_p3 = std::numeric_limits<double>::quiet_NaN();
+  double geometry_negentropy = std::numeric_limits<double>::quiet_NaN();
 };
 
 // Run-level facts written as root attributes.

@@ -37,6 +37,8 @@ class ReplicaTrainer {
   std::vector<Real>& params() { return params_; }
   const std::vector<Real>& params() const { return params_; }
   const std::vector<Real>& grad() const { return grad_; }
+  // Rates phi(v) [T, B, N] of the last loss_and_grad pass.
+  const std::vector<Real>& rates() const { return r_; }
   bool diverged() const { return diverged_step_ >= 0; }
   std::int64_t diverged_step() const { return diverged_step_; }
   // Copies the parameters back into the host model (double).

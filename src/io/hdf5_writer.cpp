@@ -71,6 +71,18 @@ const CheckpointField kCheckpointFields[] = {
     {"test_loss", &Diagnostics::test_loss, "loss on the task's whole test split (NaN for tasks without one)"},
     {"test_accuracy", &Diagnostics::test_accuracy,
      "accuracy on the task's whole test split (NaN for tasks without one or without accuracy)"},
+    {"rep_alignment", &Diagnostics::rep_alignment,
+     "cosine similarity of H H^T (last-step activity on a fixed probe batch) now vs at step 0"},
+    {"sign_similarity", &Diagnostics::sign_similarity,
+     "fraction of (step, trial, unit) entries of the probe batch whose active/silent state is as at step 0"},
+    {"units_unchanged", &Diagnostics::units_unchanged,
+     "fraction of units whose whole active/silent pattern on the probe batch is as at step 0"},
+    {"geometry_p1_5", &Diagnostics::geometry_p1_5,
+     "dCDF from a Gaussian of the change of W_rec since step 0 in the dual coordinates of the 1.5-norm"},
+    {"geometry_p2", &Diagnostics::geometry_p2, "as geometry_p1_5 for the 2-norm (gradient descent)"},
+    {"geometry_p3", &Diagnostics::geometry_p3, "as geometry_p1_5 for the 3-norm"},
+    {"geometry_negentropy", &Diagnostics::geometry_negentropy,
+     "as geometry_p1_5 for the negative entropy (exponentiated gradient)"},
 };
 
 std::string utc_now_iso8601() {

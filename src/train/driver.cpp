@@ -14,6 +14,8 @@
 #include "dalesim/task.hpp"
 #include "dalesim/version.hpp"
 #include "diagnostics/diagnostics.hpp"
+#include "diagnostics/geometry.hpp"
+#include "diagnostics/probe.hpp"
 #include "train/progress.hpp"
 
 namespace dalesim {
@@ -190,12 +192,33 @@ RunResult run_sweep(const Sweep& sweep, const RunOptions& options, std::ostream&
   std::vector<std::vector<float>> w0(R);
   for (int r = 0; r < R; ++r) w0[r] = to_weights(models[r]).W_rec;
   std::vector<Diagnostics> final_diag;
+  // A fixed probe batch per data stream for the rich-vs-lazy measures, and each replica's activity
+  // on it at step 0.
+  std::vector<Batch> probes(plan.tasks.size());
+  for (std::size_t s = 0; s < plan.tasks.size(); ++s)
+    plan.tasks[s]->generate(plan.stream_cfg[s]->data_seed, kProbeIteration, plan.stream_cfg[s]->task.batch, probes[s]);
+  std::vector<ProbeActivity> probe0(R);
   auto checkpoint = [&](std::int64_t step) {
     std::vector<ReplicaWeights> weights(R);
     std::vector<Diagnostics> diag(R);
     parallel_for(R, n_threads, [&](int r) {
       weights[r] = to_weights(models[r]);
-      diag[r] = compute_diagnostics(weights[r], w0[r], sweep.replicas[r].model.n_exc());
+      Diagnostics& d = diag[r];
+      d = compute_diagnostics(weights[r], w0[r], sweep.replicas[r].model.n_exc());
+      const ProbeActivity now = probe_activity(models[r], probes[plan.stream_of[r]]);
+      if (step == 0) probe0[r] = now;
+      const ProbeComparison c = compare_probes(probe0[r], now);
+      d.rep_alignment = c.rep_alignment;
+      d.sign_similarity = c.sign_similarity;
+      d.units_unchanged = c.units_unchanged;
+      const std::vector<double> a(w0[r].begin(), w0[r].end()), b(weights[r].W_rec.begin(), weights[r].W_rec.end());
+      if (step > 0)
+        for (const GeometryScore& g : geometry_scores(a, b)) {
+          if (g.potential == "p=1.5") d.geometry_p1_5 = g.dcdf;
+          if (g.potential == "p=2") d.geometry_p2 = g.dcdf;
+          if (g.potential == "p=3") d.geometry_p3 = g.dcdf;
+          if (g.potential == "negentropy") d.geometry_negentropy = g.dcdf;
+        }
     });
     evaluate_heldout(*backend, plan, n_threads, diag);
     final_diag = diag;
