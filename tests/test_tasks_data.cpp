@@ -9,7 +9,9 @@
 #include <set>
 #include <sstream>
 
+#include "cpu/replica_trainer.hpp"
 #include "dalesim/history.hpp"
+#include "dalesim/model.hpp"
 #include "dalesim/sweep.hpp"
 #include "io/h5.hpp"
 #include "tasks/idx.hpp"
@@ -293,6 +295,17 @@ TEST(SeqMnist, SmallRunLearnsAboveChanceAndRecordsHeldOutAccuracy) {
   EXPECT_NEAR((*f.numeric_column("baseline_loss"))[0], std::log(10.0), 1e-9);  // balanced classes
   EXPECT_NEAR((*f.numeric_column("chance_accuracy"))[0], 0.1, 1e-9);
   EXPECT_NEAR((*f.numeric_column("baseline_loss"))[1], 1.0 / 6.0, 1e-12);
+
+  // At step 0 the driver's batch-weighted test metrics (7 batches of 32, the last with 8 trials)
+  // are those of the initial network on the whole split at once.
+  const auto task = make_task(sweep.replicas[0].task, sweep.replicas[0].model.dt);
+  const ReplicaModel model = init_replica(sweep.replicas[0], task->n_inputs(), task->n_outputs());
+  Batch whole;
+  task->generate_heldout(Split::test, 0, 200, whole);
+  cpu::ReplicaTrainer<float> trainer(model);
+  const StepMetrics m0 = trainer.evaluate(whole, -1);
+  EXPECT_NEAR((*test_loss)[0], m0.loss, 1e-5 * m0.loss);
+  EXPECT_NEAR((*test_acc)[0], m0.accuracy, 1.0 / 200);
 }
 
 TEST(SeqMnist, RealFashionMnistWhenInstalled) {
@@ -547,6 +560,53 @@ TEST(FileTask, ShapeTypeAndValueErrorsAreClear) {
   } catch (const ConfigError& e) {
     EXPECT_EQ(e.key(), "task.test_fraction");
   }
+}
+
+// Every registered task: its parameters are documented with defaults inside their own ranges,
+// and its batches depend on the key only (same key, same batch; another data seed or iteration,
+// another batch), with the declared shapes.
+TEST(TaskRegistry, EveryTaskDocumentedShapedAndDeterministic) {
+  TempDir dir("registry");
+  test::write_toy_mnist(dir.str(), 40, 10, 8, 10);
+  write_user_file(dir / "trials.h5");
+  std::set<std::string> names;
+  for (const TaskInfo& info : task_registry()) {
+    SCOPED_TRACE(info.name);
+    names.insert(info.name);
+    EXPECT_FALSE(info.summary.empty());
+    for (const ParamSpec& p : info.params) {
+      EXPECT_FALSE(p.doc.empty()) << p.key;
+      const Value& d = p.default_value;
+      const double x = d.index() == 1 ? double(std::get<std::int64_t>(d)) : d.index() == 2 ? std::get<double>(d) : 0;
+      if (d.index() == 1 || d.index() == 2) EXPECT_TRUE(x >= p.min && x <= p.max) << p.key;
+      if (d.index() == 3 && !p.choices.empty())
+        EXPECT_EQ(std::count(p.choices.begin(), p.choices.end(), std::get<std::string>(d)), 1) << p.key;
+    }
+    TaskConfig c;
+    c.name = info.name;
+    if (info.name == "seqmnist") c = seqmnist(dir.str(), {{"validation", Value{std::int64_t{8}}}});
+    if (info.name == "file") c = file_cfg(dir / "trials.h5");
+    const auto task = make_task(c, 20.0);
+    Batch a, b, other_seed, other_it;
+    task->generate(5, 2, 16, a);
+    task->generate(5, 2, 16, b);
+    task->generate(6, 2, 16, other_seed);
+    task->generate(5, 3, 16, other_it);
+    EXPECT_EQ(a.T, task->n_steps());
+    EXPECT_EQ(a.I, task->n_inputs());
+    EXPECT_EQ(a.O, task->n_outputs());
+    EXPECT_EQ(a.x, b.x);
+    EXPECT_EQ(a.y, b.y);
+    EXPECT_EQ(a.mask, b.mask);
+    EXPECT_EQ(a.target, b.target);
+    EXPECT_EQ(a.acc_label, b.acc_label);
+    EXPECT_NE(a.x, other_seed.x);
+    EXPECT_NE(a.x, other_it.x);
+    EXPECT_GT(a.loss_weight(), 0);
+    EXPECT_TRUE(std::isfinite(task->baseline_loss()) && task->baseline_loss() > 0);
+  }
+  EXPECT_EQ(names, (std::set<std::string>{"adding", "perceptual_dm", "context_dm", "delay_match", "delay_compare",
+                                          "go_nogo", "ready_set_go", "copy", "seqmnist", "file"}));
 }
 
 }  // namespace
