@@ -14,5 +14,7 @@ Action add_validate_command(CLI::App& app);
 Action add_inspect_command(CLI::App& app);
 Action add_tasks_command(CLI::App& app);
 Action add_bench_command(CLI::App& app, const std::string& command_line);
+Action add_status_command(CLI::App& app);
+Action add_report_command(CLI::App& app);
 
 }  // namespace dalesim::cli

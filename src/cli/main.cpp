@@ -22,6 +22,8 @@ int main(int argc, char** argv) {
       {"inspect", dalesim::cli::add_inspect_command(app)},
       {"tasks", dalesim::cli::add_tasks_command(app)},
       {"bench", dalesim::cli::add_bench_command(app, command_line)},
+      {"status", dalesim::cli::add_status_command(app)},
+      {"report", dalesim::cli::add_report_command(app)},
   };
 
   try {

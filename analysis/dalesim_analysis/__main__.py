@@ -1,0 +1,72 @@
+"""python3 -m dalesim_analysis {report,status,summary} OUT.h5
+
+Exit codes: 0 success, 1 failure, 2 bad input (missing or foreign file), 3 a Python module is missing.
+"""
+import argparse
+import importlib
+import sys
+
+# Debian package of each module the package needs (nothing else is used).
+MODULES = {"numpy": "python3-numpy", "h5py": "python3-h5py", "matplotlib": "python3-matplotlib",
+           "pandas": "python3-pandas", "xarray": "python3-xarray"}
+
+
+def check_modules():
+    missing = []
+    for module, package in MODULES.items():
+        try:
+            importlib.import_module(module)
+        except ImportError:
+            missing.append((module, package))
+    if missing:
+        names = ", ".join(m for m, _ in missing)
+        packages = " ".join(p for _, p in missing)
+        print(f"dalesim_analysis: missing Python module(s) {names} in {sys.executable}; "
+              f"install them with: apt-get install {packages}", file=sys.stderr)
+        sys.exit(3)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(prog="python3 -m dalesim_analysis", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    report = sub.add_parser("report", help="write the one-page HTML report")
+    report.add_argument("file")
+    report.add_argument("-o", "--output", required=True, help="HTML file to write")
+    status = sub.add_parser("status", help="progress, rate and ETA from the progress log")
+    status.add_argument("file")
+    summary = sub.add_parser("summary", help="final loss and alpha per condition")
+    summary.add_argument("file")
+    args = parser.parse_args(argv)
+
+    if args.command == "status":  # needs no third-party module
+        from .progress import read_progress
+        p = read_progress(args.file + ".progress") or read_progress(args.file)
+        if p is None:
+            print(f"dalesim_analysis: no progress log {args.file}.progress", file=sys.stderr)
+            return 2
+        print(f"{args.file}: {p.summary()}")
+        return 0
+
+    check_modules()
+    from .loading import load
+    try:
+        if args.command == "report":
+            from .report import write_report
+            write_report(args.file, args.output)
+            print(f"wrote {args.output}")
+        else:
+            from .stats import condition_final
+            run = load(args.file)
+            print(run)
+            for metric in ("loss", "alpha", "accuracy"):
+                if run.has_metric(metric):
+                    print(f"\nfinal {metric}:")
+                    print(condition_final(run, metric).to_string(index=False))
+    except (FileNotFoundError, ValueError) as e:
+        print(f"dalesim_analysis: error: {e}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

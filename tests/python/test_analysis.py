@@ -1,0 +1,256 @@
+"""Tests of the analysis package (analysis/dalesim_analysis) on outputs of the dalesim binary:
+complete, partial (rows missing, a metric missing, a write in progress) and killed runs.
+
+Run by CTest with Debian's interpreter: /usr/bin/python3 tests/python/test_analysis.py -v
+(DALESIM_BINARY names the binary, DALESIM_SOURCE_DIR the source tree; exit code 77: skipped).
+"""
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import unittest
+
+SOURCE_DIR = os.environ.get("DALESIM_SOURCE_DIR",
+                            os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
+BINARY = os.environ.get("DALESIM_BINARY", os.path.join(SOURCE_DIR, "build", "dalesim"))
+sys.path.insert(0, os.path.join(SOURCE_DIR, "analysis"))
+
+try:
+    import h5py
+    import numpy as np
+    import pandas  # noqa: F401
+    import xarray  # noqa: F401
+    from matplotlib.figure import Figure
+except ImportError as e:  # CTest reads exit code 77 as "skipped"
+    print(f"SKIP: {sys.executable} cannot import {e.name} (Debian packages python3-numpy python3-h5py "
+          "python3-matplotlib python3-pandas python3-xarray; .ci/install-deps installs them)")
+    sys.exit(77)
+
+import dalesim_analysis as da  # noqa: E402
+
+SWEEP = """
+name = "analysis-test"
+[model]
+arch = "mix"
+n_units = 8
+[task]
+name = "adding"
+T = 6
+batch = 4
+[train]
+n_steps = {n_steps}
+log_every = 3
+checkpoint_every = {checkpoint_every}
+[sweep]
+seeds = 3
+[sweep.grid]
+"model.alpha_init" = [0.3, 0.7]
+"model.e_fraction" = [0.5, 0.75]
+"""
+
+
+def run_sweep(directory, name, n_steps=7, checkpoint_every=5):
+    sweep = os.path.join(directory, name + ".toml")
+    with open(sweep, "w") as f:
+        f.write(SWEEP.format(n_steps=n_steps, checkpoint_every=checkpoint_every))
+    out = os.path.join(directory, name + ".h5")
+    subprocess.run([BINARY, "run", sweep, "-o", out, "-q"], check=True, capture_output=True, timeout=120)
+    return out
+
+
+class AnalysisTest(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.dir = tempfile.mkdtemp(prefix="dalesim_analysis_")
+        cls.path = run_sweep(cls.dir, "complete")
+        cls.loaded = da.load(cls.path)
+
+    @classmethod
+    def tearDownClass(cls):
+        shutil.rmtree(cls.dir, ignore_errors=True)
+
+    def copy(self, name):
+        p = os.path.join(self.dir, name + ".h5")
+        shutil.copy(self.path, p)
+        return p
+
+    # ---- loading ---------------------------------------------------------------------------------
+    def test_load_labels_replicas_with_the_swept_axes(self):
+        run = self.loaded
+        self.assertEqual(run.status, "complete")
+        self.assertEqual(run.n_replicas, 12)
+        self.assertEqual(run.axes, ["alpha_init", "e_fraction"])
+        self.assertEqual(run.n_steps_planned, 7)
+        self.assertEqual(run.problems, [])
+        self.assertEqual(dict(run.history.sizes), {"step": 3, "replica": 12})
+        self.assertEqual(run.history["step"].values.tolist(), [0, 3, 6])
+        self.assertEqual(run.checkpoints["step"].values.tolist(), [0, 5, 7])
+        self.assertIn("alpha_init", run.history.coords)
+        with h5py.File(self.path, "r") as f:
+            np.testing.assert_array_equal(run.history["loss"].values, f["history/loss"][()])
+            np.testing.assert_array_equal(run.replicas["alpha_init"].values, f["replicas/alpha_init"][()])
+            self.assertEqual(run.replicas.loc[4, "arch"], f["replicas/arch"].asstr()[4])
+
+    def test_tidy_tables_have_one_row_per_step_and_replica(self):
+        table = self.loaded.history_table(["loss", "alpha"])
+        self.assertEqual(len(table), 3 * 12)
+        self.assertEqual(list(table.columns), ["step", "replica", "loss", "alpha", "alpha_init", "e_fraction", "seed"])
+        row = table[(table.step == 6) & (table.replica == 5)].iloc[0]
+        self.assertEqual(row["loss"], self.loaded.history["loss"].values[2, 5])
+        self.assertEqual(row["alpha_init"], self.loaded.replicas.loc[5, "alpha_init"])
+        self.assertEqual(len(self.loaded.checkpoint_table(["svd_entropy"])), 3 * 12)
+
+    def test_final_and_condition_summaries(self):
+        final = self.loaded.final("alpha")
+        np.testing.assert_array_equal(final.values, self.loaded.history["alpha"].values[-1])
+        summary = da.condition_final(self.loaded, "alpha")
+        self.assertEqual(len(summary), 4)
+        self.assertEqual(summary["n"].tolist(), [3, 3, 3, 3])
+        first = summary.iloc[0]
+        ids = self.loaded.replicas.index[(self.loaded.replicas.alpha_init == first.alpha_init)
+                                      & (self.loaded.replicas.e_fraction == first.e_fraction)]
+        self.assertAlmostEqual(first["mean"], final.loc[ids].mean(), places=12)
+        curves = da.condition_curves(self.loaded, "loss", by=["alpha_init"])
+        self.assertEqual(len(curves), 2 * 3)
+        self.assertEqual(curves["n"].tolist(), [6] * 6)
+
+    def test_summarize_mean_and_t_band(self):
+        import pandas as pd
+        df = pd.DataFrame({"g": ["a", "a", "a", "b", "b"], "v": [1.0, 2.0, 3.0, 5.0, np.nan]})
+        s = da.summarize(df, ["g"], "v").set_index("g")
+        self.assertEqual(s.loc["a", "mean"], 2.0)
+        self.assertAlmostEqual(s.loc["a", "hi"] - 2.0, 4.303 / np.sqrt(3), places=9)
+        self.assertEqual((s.loc["b", "n"], s.loc["b", "lo"], s.loc["b", "hi"]), (1, 5.0, 5.0))
+
+    def test_weights_by_replica(self):
+        first, last = self.loaded.read_weights("W_rec", 0), self.loaded.read_weights("W_rec", -1)
+        self.assertEqual(sorted(first), list(range(12)))
+        self.assertEqual(first[3].shape, (8, 8))
+        self.assertFalse(np.array_equal(first[3], last[3]))
+        with h5py.File(self.path, "r") as f:
+            np.testing.assert_array_equal(last[3], f["checkpoints/weights/n8_i2_o1/W_rec"][-1, 3])
+
+    def test_foreign_and_missing_files(self):
+        with self.assertRaises(FileNotFoundError):
+            da.load(os.path.join(self.dir, "none.h5"))
+        p = os.path.join(self.dir, "foreign.h5")
+        with h5py.File(p, "w") as f:
+            f["x"] = np.arange(3)
+        with self.assertRaisesRegex(ValueError, "not a dalesim output file"):
+            da.load(p)
+
+    # ---- figures ---------------------------------------------------------------------------------
+    def test_every_figure_draws_a_complete_file(self):
+        for title, fn in da.figures.ALL:
+            with self.subTest(figure=title):
+                fig = fn(self.loaded)
+                self.assertIsInstance(fig, Figure)
+                fig.savefig(os.path.join(self.dir, title.replace(" ", "_") + ".png"))
+                if title == "accuracy":  # the adding task has no accuracy
+                    self.assertIn("accuracy not recorded", fig.missing)
+                else:
+                    self.assertIsNone(fig.missing, fig.notes)
+
+    def test_roles_pick_any_axes_and_reject_unknown_ones(self):
+        fig = da.figures.alpha_trajectories(self.loaded, hue="e_fraction", col="alpha_init")
+        self.assertEqual(len(fig.axes), 2)
+        self.assertEqual(fig.axes[0].get_title(), "alpha_init=0.3")
+        fig = da.figures.final_alpha_heatmap(self.loaded, x="e_fraction", y="alpha_init")
+        self.assertEqual(fig.axes[0].get_xlabel(), "e_fraction")
+        with self.assertRaisesRegex(ValueError, "swept axes are"):
+            da.figures.loss_curves(self.loaded, hue="nonsense")
+
+    def test_partial_file_says_what_is_missing(self):
+        p = self.copy("partial")
+        with h5py.File(p, "r+") as f:
+            f.attrs["status"] = "running"
+            for name, ds in f["history"].items():
+                if ds.ndim == 2 or name == "step":
+                    ds.resize(0, axis=0)  # nothing logged yet
+            for name, ds in f["checkpoints"].items():
+                if isinstance(ds, h5py.Dataset) and (ds.ndim == 2 or name == "step"):
+                    ds.resize(1, axis=0)  # only the initial checkpoint
+            for ds in f["checkpoints/weights/n8_i2_o1"].values():
+                if ds.ndim >= 2:
+                    ds.resize(1, axis=0)
+        run = da.load(p)
+        self.assertEqual(run.status, "running")
+        self.assertEqual(run.history.sizes["step"], 0)
+        results = {title: fn(run) for title, fn in da.figures.ALL}
+        for title in ("alpha by condition", "loss", "final alpha"):
+            self.assertIn("not recorded (yet)", results[title].missing or "", title)
+        self.assertIsNone(results["rich vs lazy"].missing)  # the initial checkpoint has a weight change of 0
+        self.assertIn("run not complete", " ".join(results["rich vs lazy"].notes))
+        self.assertIn("only the initial checkpoint so far", " ".join(results["spectra"].notes))
+        self.assertIn("only the initial checkpoint so far", " ".join(results["weight distributions"].notes))
+        html = da.render_report(p)
+        self.assertIn("status-running", html)
+        self.assertEqual(html.count("data:image/png;base64,"), len(da.figures.ALL))
+
+    def test_missing_metric_and_write_in_progress(self):
+        p = self.copy("torn")
+        with h5py.File(p, "r+") as f:
+            del f["history/alpha"]
+            f["history/loss"].resize(2, axis=0)  # the writer grew step but not yet loss
+        run = da.load(p)
+        self.assertEqual(run.history.sizes["step"], 2)
+        self.assertTrue(any("unequal length" in problem for problem in run.problems), run.problems)
+        self.assertIn("alpha not recorded", da.figures.alpha_trajectories(run).missing)
+        self.assertIsNone(da.figures.loss_curves(run).missing)
+
+    def test_killed_run_loads_and_reports(self):
+        sweep = os.path.join(self.dir, "long.toml")
+        with open(sweep, "w") as f:
+            f.write(SWEEP.format(n_steps=1000000, checkpoint_every=200))
+        out = os.path.join(self.dir, "killed.h5")
+        proc = subprocess.Popen([BINARY, "run", sweep, "-o", out, "-q", "--threads", "1"],
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            deadline = time.time() + 60
+            while time.time() < deadline:  # until a few checkpoints have been flushed
+                p = da.read_progress(out + ".progress")
+                if p is not None and p.steps_done > 450:
+                    break
+                time.sleep(0.05)
+            proc.send_signal(signal.SIGKILL)
+        finally:
+            proc.wait()
+        run = da.load(out)
+        self.assertEqual(run.status, "running")
+        # Everything up to the last flush (checkpoints 0, 200, 400) reads back, unless the kill hit a
+        # flush itself: then what cannot be read is named, never raised.
+        if not run.problems:
+            self.assertGreaterEqual(run.checkpoints.sizes["step"], 3)
+            self.assertGreaterEqual(run.history.sizes["step"], 134)
+        else:
+            self.assertIn("cannot be read", " ".join(run.problems))
+        self.assertFalse(run.progress.ended)
+        self.assertIn("running: step", run.progress.summary())
+        for title, fn in da.figures.ALL:
+            self.assertIsInstance(fn(run), Figure, title)
+        self.assertIn("status-running", da.render_report(out))
+
+    # ---- command line ----------------------------------------------------------------------------
+    def test_module_command_line(self):
+        env = dict(os.environ, PYTHONPATH=os.path.join(SOURCE_DIR, "analysis"))
+        out = os.path.join(self.dir, "cli.html")
+        r = subprocess.run([sys.executable, "-m", "dalesim_analysis", "report", self.path, "-o", out], env=env,
+                           capture_output=True, text=True, timeout=120)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertTrue(os.path.getsize(out) > 10000)
+        r = subprocess.run([sys.executable, "-m", "dalesim_analysis", "status", self.path], env=env,
+                           capture_output=True, text=True, timeout=60)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIn("complete after", r.stdout)
+        self.assertIn("step 7/7 (100.0%), 12 replicas", r.stdout)
+        r = subprocess.run([sys.executable, "-m", "dalesim_analysis", "summary", self.path], env=env,
+                           capture_output=True, text=True, timeout=60)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIn("final alpha", r.stdout)
+
+
+if __name__ == "__main__":
+    unittest.main()
