@@ -194,6 +194,10 @@ TEST(Training, DriverWritesHistoryThatMatchesTheBackend) {
   EXPECT_EQ(f.status, "complete");
   EXPECT_EQ(f.history_step, (std::vector<std::int64_t>{0, 5, 10, 11}));
   EXPECT_EQ(f.checkpoint_step, (std::vector<std::int64_t>{0, 4, 8, 12}));
+  ASSERT_NE(f.numeric_column("n_steps"), nullptr);
+  EXPECT_EQ((*f.numeric_column("n_steps"))[0], 12.0);     // training steps
+  EXPECT_EQ((*f.numeric_column("trial_steps"))[0], 5.0);  // time steps of one trial (tiny_config)
+  EXPECT_EQ((*f.string_column("rule"))[0], "gd");
   const auto sweep_copy = sweep.replicas;
   const auto direct = train(sweep_copy, 12);
   const std::vector<double>* loss = f.history_metric("loss");

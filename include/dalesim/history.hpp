@@ -79,7 +79,7 @@ struct RunInfo {
 // Per-replica facts known at the start (the /replicas table).
 struct ReplicaRow {
   const ReplicaConfig* config = nullptr;
-  int n_inputs = 0, n_outputs = 0, n_steps = 0;
+  int n_inputs = 0, n_outputs = 0, n_steps = 0;  // n_steps: time steps T of one trial
   double baseline_loss = 0, chance_accuracy = 0;
 };
 

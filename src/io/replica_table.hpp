@@ -98,9 +98,11 @@ inline std::vector<Column> replica_columns(const Sweep& sweep, const std::vector
   num(Column::i32, "n_exc", "excitatory units (the first n_exc indices)", "", [](RR, RC r) { return r.model.n_exc(); });
   num(Column::i32, "n_inputs", "input channels I", "", [](RR w, RC) { return w.n_inputs; });
   num(Column::i32, "n_outputs", "output channels O", "", [](RR w, RC) { return w.n_outputs; });
-  num(Column::i32, "n_steps", "training steps planned", "", [](RR w, RC) { return w.n_steps; });
+  num(Column::i32, "n_steps", "training steps planned", "", [](RR, RC r) { return r.train.n_steps; });
+  num(Column::i32, "trial_steps", "time steps T of one trial of the task", "", [](RR w, RC) { return w.n_steps; });
   str("arch", "recurrent parameterisation", [](RR, RC r) { return to_string(r.model.arch); });
   str("optimizer", "optimiser", [](RR, RC r) { return to_string(r.train.optimizer); });
+  str("rule", "learning rule of the weights (gd, eg, gd_sign, md)", [](RR, RC r) { return to_string(r.train.rule); });
   str("dale", "how Dale's law is kept during training", [](RR, RC r) { return to_string(r.train.dale); });
   str("phi", "nonlinearity", [](RR, RC r) { return to_string(r.model.phi); });
   str("precision", "arithmetic precision", [](RR, RC r) { return to_string(r.train.precision); });
