@@ -353,8 +353,10 @@ def rich_lazy(run, hue=None):
     hue, _, _, rest = _roles(run, hue, None, None)
     levels = _levels(run, hue)
     colors = _colors(run, hue, len(levels))
-    fig = _figure(10, 3.6)
-    left, right = fig.subplots(1, 2)
+    has_alignment = run.has_metric("rep_alignment")
+    fig = _figure(15 if has_alignment else 10, 3.6)
+    axes = fig.subplots(1, 3 if has_alignment else 2)
+    left, right = axes[0], axes[1]
     summary = condition_curves(run, "rel_weight_change", by=[hue] if hue else [])
     for k, level in enumerate(levels):
         s = _select(summary, **{hue or "_": level}).sort_values("step")
@@ -378,7 +380,19 @@ def rich_lazy(run, hue=None):
         right.text(0.5, 0.5, run.missing("effective_rank"), ha="center", va="center", color="#9a2b2b")
     right.set_title("weight change vs initial rank", fontsize=9)
     right.grid(alpha=0.3)
-    fig.notes.append("representation alignment is not recorded by this version of dalesim")
+    if has_alignment:
+        ax = axes[2]
+        aligned = condition_curves(run, "rep_alignment", by=[hue] if hue else [])
+        for k, level in enumerate(levels):
+            s = _select(aligned, **{hue or "_": level}).sort_values("step")
+            ax.plot(s["step"], s["mean"], "o-", ms=3, color=colors[k], label=_label(hue, level))
+            ax.fill_between(s["step"], s["lo"], s["hi"], color=colors[k], alpha=0.2, lw=0)
+        ax.set_xlabel("training step")
+        ax.set_ylabel("cos(H H^T now, H H^T at step 0)")
+        ax.set_title("representation alignment (probe batch)", fontsize=9)
+        ax.grid(alpha=0.3)
+    else:
+        fig.notes.append("representation alignment is not recorded in this file")
     averaged = f"; averaged over {', '.join(rest)}" if rest else ""
     fig.suptitle(f"rich vs lazy ({BAND}{averaged})", fontsize=10)
     _progress_note(run, fig)
