@@ -410,3 +410,36 @@ TEST(SweepFormat, ValuesPrintAsAUserWouldWriteThem) {
 }
 }  // namespace
 }  // namespace dalesim
+
+namespace dalesim {
+namespace {
+TEST(SweepTask, PerTaskTablesApplyOnlyToTheirTask) {
+  const Sweep s = parse_sweep(R"(
+[task]
+batch = 4
+[task.adding]
+T = 7
+[task.copy]
+T = 5
+[sweep.grid]
+"task.name" = ["adding", "copy", "perceptual_dm"]
+)",
+                              "t");
+  ASSERT_EQ(s.replicas.size(), 3u);
+  EXPECT_EQ(std::get<std::int64_t>(s.replicas[0].task.params.at("T")), 7);
+  EXPECT_EQ(std::get<std::int64_t>(s.replicas[1].task.params.at("T")), 5);
+  EXPECT_EQ(s.replicas[2].task.params.count("T"), 0u);  // perceptual_dm has no T
+  // An axis over the parameter still wins over the table.
+  const Sweep g = parse_sweep("[task.adding]\nT = 7\n[sweep.grid]\n\"task.T\" = [9, 11]\n", "t");
+  EXPECT_EQ(std::get<std::int64_t>(g.replicas[1].task.params.at("T")), 11);
+  try {
+    parse_sweep("[task.adding]\nlength = 7\n", "t");
+    FAIL() << "an unknown parameter of a per-task table was accepted";
+  } catch (const ConfigError& e) {
+    EXPECT_NE(std::string(e.what()).find("task.adding.length"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("positions"), std::string::npos) << e.what();
+  }
+  EXPECT_THROW(parse_sweep("[task.adding]\nT = 1\n", "t"), ConfigError);  // out of range, checked per replica
+}
+}  // namespace
+}  // namespace dalesim

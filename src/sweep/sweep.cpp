@@ -9,6 +9,7 @@
 #include <filesystem>
 #include <fstream>
 #include <optional>
+#include <map>
 #include <set>
 #include <sstream>
 
@@ -124,6 +125,19 @@ std::string list_text(const std::vector<Value>& xs) {
 
 std::string with_hint(const std::string& where, const std::string& extra) {
   return extra.empty() ? where : where + ": " + extra;
+}
+
+// "task.<task name>.<param>": a parameter of a per-task table.
+bool per_task_param(const std::string& key, std::string& task_name, std::string& param) {
+  if (key.rfind("task.", 0) != 0) return false;
+  const std::size_t dot = key.find('.', 5);
+  if (dot == std::string::npos) return false;
+  task_name = key.substr(5, dot - 5);
+  param = key.substr(dot + 1);
+  if (param.find('.') != std::string::npos) return false;
+  for (const TaskInfo& t : task_registry())
+    if (t.name == task_name) return true;
+  return false;
 }
 
 // Converts and checks one value written for `key` (unknown keys and wrong types are errors).
@@ -311,11 +325,31 @@ Sweep parse_sweep_impl(const std::string& text, const std::string& origin, const
   }
   sort_by_position(leaves);
 
-  // Base config: every key outside [sweep], checked one by one.
+  // Base config: every key outside [sweep], checked one by one. A table [task.<task name>] holds
+  // parameters that apply only to replicas running that task (so one file can sweep over tasks
+  // that take different parameters).
   ReplicaConfig base;
   keys::SourceMap given;
+  std::map<std::string, std::map<std::string, Value>> per_task;
   for (const Leaf& leaf : leaves) {
     const KeySource src{leaf.key, where(origin, *leaf.node)};
+    std::string task_name, param;
+    if (per_task_param(leaf.key, task_name, param)) {
+      const TaskInfo* info = nullptr;
+      for (const TaskInfo& t : task_registry())
+        if (t.name == task_name) info = &t;
+      std::string known;
+      bool found = false;
+      for (const ParamSpec& p : info->params) {
+        known += (known.empty() ? "" : ", ") + p.key;
+        found |= p.key == param;
+      }
+      if (!found)
+        throw ConfigError(src.written, render(*leaf.node), "parameters of task \"" + task_name + "\": " + known,
+                          with_hint(src.where, "unknown task parameter"));
+      per_task[task_name][param] = read_value("task." + param, *leaf.node, src);
+      continue;
+    }
     const Value v = read_value(leaf.key, *leaf.node, src);
     if (leaf.key == "name") out.name = std::get<std::string>(v);
     keys::set_value(base, leaf.key, v);
@@ -357,6 +391,10 @@ Sweep parse_sweep_impl(const std::string& text, const std::string& origin, const
         keys::set_value(cfg, axes[a].keys[j], v);
         cfg.axes.emplace_back(axes[a].keys[j], v);
       }
+    const auto own = per_task.find(cfg.task.name);
+    if (own != per_task.end())
+      for (const auto& [param, v] : own->second)
+        if (!axis_keys.count("task." + param)) cfg.task.params[param] = v;  // an axis still wins
     keys::resolve_replica(cfg, given, checked_tasks);
     out.replicas.push_back(std::move(cfg));
   }
