@@ -74,6 +74,10 @@ struct RunInfo {
   std::string device;   // e.g. "CPU (2 threads)"
   std::string git_hash;
   std::string engine_version;
+  // A shard of a sweep (`dalesim run --shard K/N`): written as root attributes shard_index,
+  // shard_count and sweep_n_replicas; shard_count 0 for a whole run.
+  int shard_index = 0, shard_count = 0;
+  int sweep_n_replicas = 0;
 };
 
 // Per-replica facts known at the start (the /replicas table).

@@ -3,12 +3,15 @@
 
 #include <filesystem>
 #include <iostream>
+#include <optional>
 #include <set>
 
 #include "cli/commands.hpp"
 #include "dalesim/model.hpp"
 #include "dalesim/sweep.hpp"
 #include "dalesim/task.hpp"
+#include "io/merge.hpp"
+#include "sweep/shard.hpp"
 #include "train/driver.hpp"
 
 namespace dalesim::cli {
@@ -29,7 +32,7 @@ std::string human_bytes(double b) {
 
 Action add_run_command(CLI::App& app, const std::string& command_line) {
   struct Opts {
-    std::string sweep, output, backend = "auto";
+    std::string sweep, output, backend = "auto", shard;
     int threads = 0;
     bool force = false, quiet = false;
   };
@@ -42,10 +45,30 @@ Action add_run_command(CLI::App& app, const std::string& command_line) {
   cmd->add_option("--threads", o->threads, "CPU worker threads (default: all cores)")->check(CLI::NonNegativeNumber);
   cmd->add_flag("--force", o->force, "overwrite an existing output file");
   cmd->add_flag("-q,--quiet", o->quiet, "no summary table");
+  cmd->add_option("--shard", o->shard,
+                  "train only shard K/N (0 <= K < N) of the replicas, balanced by estimated cost; default: "
+                  "the Slurm array task (SLURM_ARRAY_TASK_ID - SLURM_ARRAY_TASK_MIN of SLURM_ARRAY_TASK_COUNT) "
+                  "when set");
   return [o, command_line]() {
-    const Sweep sweep = load_sweep_file(o->sweep);
-    check_run_settings(sweep);
+    const Sweep whole = load_sweep_file(o->sweep);
+    check_run_settings(whole);
+    std::optional<ShardSpec> shard =
+        o->shard.empty() ? shard_from_slurm_environment() : std::optional<ShardSpec>(parse_shard(o->shard));
+    double share = 1;
+    const Sweep sweep = shard ? select_shard(whole, *shard, &share) : whole;
+    const std::string shard_text =
+        shard ? "shard " + std::to_string(shard->index) + "/" + std::to_string(shard->count) : std::string();
     const std::filesystem::path out(o->output);
+    // A finished shard of the same sweep: nothing to do (a requeued or resubmitted array task).
+    if (shard && std::filesystem::exists(out) && !o->force) {
+      const RunFileIdentity done = read_run_identity(o->output);
+      if (done.status == "complete" && done.sweep_hash == sweep_hash(whole.source_text) &&
+          done.shard_count == shard->count && done.shard_index == shard->index) {
+        std::printf("%s: %s of sweep \"%s\" is already complete; nothing to do\n", o->output.c_str(),
+                    shard_text.c_str(), whole.name.c_str());
+        return 0;
+      }
+    }
     if (std::filesystem::exists(out) && !o->force)
       throw ConfigError("--output", o->output, "a path that does not exist yet", "pass --force to overwrite it");
     const std::filesystem::path dir = out.parent_path().empty() ? std::filesystem::path(".") : out.parent_path();
@@ -59,7 +82,17 @@ Action add_run_command(CLI::App& app, const std::string& command_line) {
     ro.n_threads = o->threads;
     ro.command_line = command_line;
     ro.progress = isatty(STDERR_FILENO);
-    std::cerr << "dalesim: sweep \"" << sweep.name << "\": " << sweep.replicas.size() << " replicas\n";
+    if (shard) {
+      ro.shard_index = shard->index;
+      ro.shard_count = shard->count;
+      ro.sweep_n_replicas = static_cast<int>(whole.replicas.size());
+      char pct[32];
+      std::snprintf(pct, sizeof pct, "%.1f%%", 100 * share);
+      std::cerr << "dalesim: sweep \"" << sweep.name << "\": " << shard_text << ": " << sweep.replicas.size()
+                << " of " << whole.replicas.size() << " replicas, " << pct << " of the estimated cost\n";
+    } else {
+      std::cerr << "dalesim: sweep \"" << sweep.name << "\": " << sweep.replicas.size() << " replicas\n";
+    }
     const RunResult res = run_sweep(sweep, ro, std::cerr);
     int n_div = 0;
     for (auto s : res.status) n_div += s == ReplicaStatus::diverged;

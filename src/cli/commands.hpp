@@ -16,5 +16,6 @@ Action add_tasks_command(CLI::App& app);
 Action add_bench_command(CLI::App& app, const std::string& command_line);
 Action add_status_command(CLI::App& app);
 Action add_report_command(CLI::App& app);
+Action add_merge_command(CLI::App& app, const std::string& command_line);
 
 }  // namespace dalesim::cli

@@ -24,6 +24,7 @@ int main(int argc, char** argv) {
       {"bench", dalesim::cli::add_bench_command(app, command_line)},
       {"status", dalesim::cli::add_status_command(app)},
       {"report", dalesim::cli::add_report_command(app)},
+      {"merge", dalesim::cli::add_merge_command(app, command_line)},
   };
 
   try {

@@ -14,6 +14,7 @@
 #include "dalesim/version.hpp"
 #include "io/h5.hpp"
 #include "io/replica_table.hpp"
+#include "sweep/shard.hpp"
 
 namespace dalesim {
 
@@ -252,6 +253,12 @@ Hdf5Writer::Hdf5Writer(const std::string& path, const Sweep& sweep, const std::v
   file_.set_attribute("device", info.device);
   file_.set_attribute("sweep_name", sweep.name);
   file_.set_attribute("sweep_text", sweep.source_text);
+  file_.set_attribute("sweep_hash", sweep_hash(sweep.source_text));
+  if (info.shard_count > 0) {
+    file_.set_attribute("shard_index", info.shard_index);
+    file_.set_attribute("shard_count", info.shard_count);
+    file_.set_attribute("sweep_n_replicas", info.sweep_n_replicas);
+  }
   file_.set_attribute("resolved_config", sweep.resolved_text);
   file_.set_attribute("alpha_parameterisation", "sigmoid");
   file_.set_attribute("status", "running");

@@ -185,6 +185,9 @@ RunResult run_sweep(const Sweep& sweep, const RunOptions& options, std::ostream&
   info.device = backend->device();
   info.git_hash = DALESIM_GIT_HASH;
   info.engine_version = DALESIM_VERSION;
+  info.shard_index = options.shard_index;
+  info.shard_count = options.shard_count;
+  info.sweep_n_replicas = options.sweep_n_replicas;
   std::unique_ptr<HistoryWriter> writer = create_hdf5_writer(options.output, sweep, rows, info, options.overwrite);
   log << result.backend_line << "; " << R << " replicas, " << plan.tasks.size() << " distinct batch stream"
       << (plan.tasks.size() == 1 ? "" : "s") << ", " << tc.n_steps << " steps\n";

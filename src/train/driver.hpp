@@ -19,6 +19,9 @@ struct RunOptions {
   int n_threads = 0;
   std::string command_line;
   bool progress = false;       // live progress line on stderr
+  // When the sweep is one shard of a larger one (see sweep/shard.hpp): recorded in the file.
+  int shard_index = 0, shard_count = 0;  // shard_count 0: a whole run
+  int sweep_n_replicas = 0;              // replicas of the whole sweep
 };
 
 struct RunResult {
