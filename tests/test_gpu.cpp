@@ -43,13 +43,41 @@ RunOut run_backend(const std::string& kind, const std::string& gemm, const std::
   return out;
 }
 
+// Which parameterisations a case cycles through.
+enum class Archs {
+  classic,  // free, colei, mix (colei Dale part)
+  dann,     // arch dann, mix with dale_part dann
+  all,      // the five above
+};
+
+struct ArchKind {
+  Arch arch;
+  DalePart part;
+};
+
+std::vector<ArchKind> arch_kinds(Archs set) {
+  const std::vector<ArchKind> classic = {{Arch::free, DalePart::colei}, {Arch::colei, DalePart::colei},
+                                         {Arch::mix, DalePart::colei}};
+  const std::vector<ArchKind> dann = {{Arch::dann, DalePart::colei}, {Arch::mix, DalePart::dann}};
+  if (set == Archs::classic) return classic;
+  if (set == Archs::dann) return dann;
+  std::vector<ArchKind> all = classic;
+  all.insert(all.end(), dann.begin(), dann.end());
+  return all;
+}
+
 // n replicas cycling through archs, sizes (two shapes per arch) and optimisers; every third
 // replica scores perceptual_dm in its class form (softmax cross-entropy, per-step accuracy).
-std::vector<ReplicaConfig> replicas(int n, bool mixed_shapes, Optim opt) {
+std::vector<ReplicaConfig> replicas(int n, bool mixed_shapes, Optim opt, Archs set = Archs::classic,
+                                    Rule rule = Rule::gd, double weight_decay = 0) {
   std::vector<ReplicaConfig> cfgs;
-  const Arch archs[] = {Arch::free, Arch::colei, Arch::mix};
+  const std::vector<ArchKind> kinds = arch_kinds(set);
   for (int r = 0; r < n; ++r) {
-    ReplicaConfig c = test::tiny_config(archs[r % 3], mixed_shapes && r % 2 ? 40 : 24, 500 + r);
+    const ArchKind& kind = kinds[r % kinds.size()];
+    ReplicaConfig c = test::tiny_config(kind.arch, mixed_shapes && r % 2 ? 40 : 24, 500 + r);
+    c.model.dale_part = kind.part;
+    c.train.rule = rule;
+    c.train.weight_decay = weight_decay;
     c.id = r;
     c.task.batch = 8;
     c.train.optimizer = opt;
@@ -76,10 +104,28 @@ struct AgreeCase {
   bool mixed_shapes;
   std::string gemm;
   Optim opt;
+  Archs archs = Archs::classic;
+  Rule rule = Rule::gd;
+  double weight_decay = 0;
+  // Relative tolerance of losses, gradient norms and rates, and of the parameters against the
+  // largest parameter; the reason is written beside each case.
+  double tol = 1e-4, param_tol = 1e-4;
 };
 
+const char* archs_name(Archs a) { return a == Archs::classic ? "classic" : a == Archs::dann ? "dann" : "all"; }
+
 void PrintTo(const AgreeCase& c, std::ostream* os) {
-  *os << c.n << " replicas, " << (c.mixed_shapes ? "mixed shapes, " : "") << c.gemm << ", " << to_string(c.opt);
+  *os << c.n << " replicas, " << (c.mixed_shapes ? "mixed shapes, " : "") << c.gemm << ", " << to_string(c.opt)
+      << ", " << archs_name(c.archs) << ", rule " << to_string(c.rule) << ", weight decay " << c.weight_decay;
+}
+
+std::string case_name(const ::testing::TestParamInfo<AgreeCase>& i) {
+  const AgreeCase& c = i.param;
+  std::string name = "r" + std::to_string(c.n) + (c.mixed_shapes ? "_mixed_" : "_") + c.gemm + "_" + to_string(c.opt);
+  if (c.archs != Archs::classic) name += std::string("_") + archs_name(c.archs);
+  if (c.rule != Rule::gd) name += std::string("_") + to_string(c.rule);
+  if (c.weight_decay != 0) name += "_decay";
+  return name;
 }
 
 class GpuAgreement : public Gpu, public ::testing::WithParamInterface<AgreeCase> {};
@@ -89,14 +135,14 @@ class GpuAgreement : public Gpu, public ::testing::WithParamInterface<AgreeCase>
 // 1e-4 relative in the loss and 1e-4 of the weight scale in the parameters.
 TEST_P(GpuAgreement, MatchesCpuReference) {
   const AgreeCase& c = GetParam();
-  const auto cfgs = replicas(c.n, c.mixed_shapes, c.opt);
+  const auto cfgs = replicas(c.n, c.mixed_shapes, c.opt, c.archs, c.rule, c.weight_decay);
   const RunOut cpu = run_backend("cpu", "tiled", cfgs, 6), gpu = run_backend("cuda", c.gemm, cfgs, 6);
   for (size_t s = 0; s < cpu.metrics.size(); ++s)
     for (int r = 0; r < c.n; ++r) {
       const StepMetrics &a = cpu.metrics[s][r], &b = gpu.metrics[s][r];
-      ASSERT_NEAR(a.loss, b.loss, 1e-4 * std::fabs(a.loss) + 1e-7) << "step " << s << " replica " << r;
-      EXPECT_NEAR(a.grad_norm, b.grad_norm, 1e-4 * a.grad_norm + 1e-7) << "step " << s << " replica " << r;
-      EXPECT_NEAR(a.mean_rate, b.mean_rate, 1e-4 * std::fabs(a.mean_rate) + 1e-7);
+      ASSERT_NEAR(a.loss, b.loss, c.tol * std::fabs(a.loss) + 1e-7) << "step " << s << " replica " << r;
+      EXPECT_NEAR(a.grad_norm, b.grad_norm, c.tol * a.grad_norm + 1e-7) << "step " << s << " replica " << r;
+      EXPECT_NEAR(a.mean_rate, b.mean_rate, c.tol * std::fabs(a.mean_rate) + 1e-7);
       EXPECT_EQ(a.dale_violation, b.dale_violation);
       if (std::isnan(a.accuracy)) EXPECT_TRUE(std::isnan(b.accuracy));
       else EXPECT_NEAR(a.accuracy, b.accuracy, 1.0 / 8) << "one decision may flip on a near-tie";
@@ -109,7 +155,7 @@ TEST_P(GpuAgreement, MatchesCpuReference) {
       scale = std::max(scale, std::fabs(cpu.models[r].params[k]));
       diff = std::max(diff, std::fabs(cpu.models[r].params[k] - gpu.models[r].params[k]));
     }
-    EXPECT_LE(diff, 1e-4 * scale) << "replica " << r;
+    EXPECT_LE(diff, c.param_tol * scale) << "replica " << r;
   }
 }
 
@@ -119,10 +165,37 @@ INSTANTIATE_TEST_SUITE_P(
                       AgreeCase{32, true, "tiled", Optim::adam}, AgreeCase{33, true, "tiled", Optim::sgd},
                       AgreeCase{300, true, "tiled", Optim::adam}, AgreeCase{33, true, "cublas", Optim::sgd},
                       AgreeCase{300, false, "cublas", Optim::adam}),
-    [](const ::testing::TestParamInfo<AgreeCase>& i) {
-      return "r" + std::to_string(i.param.n) + (i.param.mixed_shapes ? "_mixed_" : "_") + i.param.gemm + "_" +
-             to_string(i.param.opt);
-    });
+    case_name);
+
+// The DANN part (arch dann; mix with dale_part dann) and the learning rules, each with weight decay.
+INSTANTIATE_TEST_SUITE_P(
+    DannAndRules, GpuAgreement,
+    ::testing::Values(
+        // DANN: two or four more FP32 products per pass (W_ei W_ie, U_ei U_ie and their gradients),
+        // each as rounded as the others (inner dimension <= N), and the non-negativity clamp only
+        // moves values already within rounding of 0: same 1e-4 as the colei part.
+        AgreeCase{1, false, "tiled", Optim::sgd, Archs::dann},
+        AgreeCase{33, true, "tiled", Optim::sgd, Archs::dann},
+        AgreeCase{32, true, "tiled", Optim::adam, Archs::dann},
+        AgreeCase{33, true, "cublas", Optim::adam, Archs::dann},
+        // gd + decay: one more FP32 multiply-add per weight per step: 1e-4.
+        AgreeCase{31, true, "tiled", Optim::sgd, Archs::all, Rule::gd, 1e-3},
+        // eg + decay (lambda sign(w)): expf is within 2 ulp on the device, against glibc's
+        // correctly rounded expf: ~1e-7 relative per step, far below 1e-4.
+        AgreeCase{31, true, "tiled", Optim::sgd, Archs::all, Rule::eg, 1e-3},
+        AgreeCase{33, true, "tiled", Optim::adam, Archs::all, Rule::eg, 1e-3},
+        // gd_sign + decay: a weight that crosses zero on one side only is reset to +-1e-18 there
+        // and lands within one step's rounding of 0 on the other: an absolute difference of the
+        // order of lr |m| eps, far below 1e-4 of the largest weight.
+        AgreeCase{31, true, "tiled", Optim::sgd, Archs::all, Rule::gd_sign, 1e-3},
+        AgreeCase{33, true, "tiled", Optim::adam, Archs::all, Rule::gd_sign, 1e-3},
+        // md (p = 3) + decay: powf is within a few ulp on the device, but w = sign(y) |y|^(1/2)
+        // has an unbounded slope at y = 0, so a weight whose dual coordinate y lands within
+        // rounding of 0 differs by up to sqrt(1e-7 |y|max) ~ 3e-5 of the weight scale per step:
+        // 1e-3 for the parameters, 3e-4 for the losses they drive.
+        AgreeCase{31, true, "tiled", Optim::sgd, Archs::all, Rule::md, 1e-3, 3e-4, 1e-3},
+        AgreeCase{33, true, "cublas", Optim::sgd, Archs::all, Rule::md, 1e-3, 3e-4, 1e-3}),
+    case_name);
 
 TEST_F(Gpu, RunToRunBitwiseRepeatable) {
   const auto cfgs = replicas(33, true, Optim::adam);

@@ -17,6 +17,14 @@ struct BucketView {
   int arch;                 // Arch as int
   // Tensor offsets inside a replica's parameter vector; -1 when absent.
   long long off_wf, off_wd, off_win, off_b, off_wout, off_bout, off_a;
+  // A DANN Dale part (arch dann, or mix with dale_part dann): W_dale holds W_ee, W_ei [N, n_i] and
+  // W_ie [n_i, N] the interneuron factors; for arch dann, W_in holds U_ee and U_ei [N, n_i_in],
+  // U_ie [n_i_in, I] the input factors. Offsets -1 and counts 0 when absent.
+  int dann, n_i, n_i_in;
+  long long off_wei, off_wie, off_uei, off_uie;
+  // Divisors of the DANN Fisher correction, float(sqrt(N)), float(N), float(sqrt(N)), float(I), as
+  // the CPU's correct_dann_gradients rounds them.
+  float fisher_wie, fisher_wei, fisher_uie, fisher_uei;
 
   float *params, *grad, *m1, *m2;  // [R, P]
   const float *mask_rec, *mask_in, *mask_out;  // [R, N, N], [R, N, I], [R, O, N]
@@ -24,8 +32,9 @@ struct BucketView {
 
   // Per-replica hyperparameters, already rounded to float the way the CPU trainer rounds them.
   const float *lr, *lr_alpha, *momentum, *beta1, *one_minus_beta1, *beta2, *one_minus_beta2, *eps;
+  const float *weight_decay, *md_p;  // train.weight_decay, train.md_p
   const double* clip;
-  const int *optimizer, *input_positive, *phi, *noisy;  // Optim, bool, Phi, bool
+  const int *optimizer, *input_positive, *phi, *noisy, *rule;  // Optim, bool, Phi, bool, Rule
   const unsigned long long* noise_seed;
 
   // Per-replica training state.
@@ -36,6 +45,7 @@ struct BucketView {
 
   // Work tensors.
   float *w_eff, *w_in_eff, *w_out_eff, *d_w_eff;  // [R,N,N], [R,N,I], [R,O,N], [R,N,N]
+  float *dale_eff, *d_dale;                        // [R,N,N] each, DANN part only (else null)
   float* x;                                        // [R, T, B, I] gathered inputs
   float *v, *r, *g, *dr;                           // [R, T, B, N]
   float *z, *e;                                    // [R, T, B, O]

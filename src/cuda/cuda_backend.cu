@@ -3,6 +3,7 @@
 // iteration captured once into a CUDA graph and replayed. Host data in and out only.
 #include <cuda_runtime.h>
 
+#include <cmath>
 #include <map>
 #include <memory>
 #include <tuple>
@@ -24,8 +25,9 @@ using cuda::MatView;
 using cuda::OutView;
 using cuda::PinnedBuffer;
 
-// (arch, N, I, O, T, B): replicas with equal keys run as one strided batch.
-using BucketKey = std::tuple<int, int, int, int, int, int>;
+// (arch, DANN part, n_i, n_i_in, N, I, O, T, B): replicas with equal keys have one parameter
+// layout and run as one strided batch.
+using BucketKey = std::tuple<int, bool, int, int, int, int, int, int, int>;
 
 template <class T>
 DeviceBuffer<T> upload_vector(const std::vector<T>& host, cudaStream_t s) {
@@ -74,7 +76,7 @@ class Bucket {
   DeviceBuffer<int> hyper_i_, stream_of_, labels_, targets_, acc_labels_, acc_;
   DeviceBuffer<unsigned long long> noise_seed_;
   DeviceBuffer<long long> diverged_, adam_steps_, iteration_;
-  DeviceBuffer<float> w_eff_, w_in_eff_, w_out_eff_, d_w_eff_, x_, v_buf_, r_buf_, g_, dr_, z_, e_;
+  DeviceBuffer<float> w_eff_, w_in_eff_, w_out_eff_, d_w_eff_, dale_eff_, d_dale_, x_, v_buf_, r_buf_, g_, dr_, z_, e_;
   DeviceBuffer<float> x_streams_, y_streams_, mask_streams_;
   // Pinned staging for the per-iteration uploads and the metric downloads.
   PinnedBuffer<float> h_x_, h_y_, h_mask_;
@@ -106,12 +108,25 @@ Bucket::Bucket(const std::vector<int>& members, const std::vector<ReplicaModel>&
   v_.off_wout = off(Tensor::W_out);
   v_.off_bout = off(Tensor::b_out);
   v_.off_a = off(Tensor::a);
+  v_.dann = l.dann;
+  v_.n_i = l[Tensor::W_ei].cols;
+  v_.n_i_in = l[Tensor::U_ei].cols;
+  v_.off_wei = off(Tensor::W_ei);
+  v_.off_wie = off(Tensor::W_ie);
+  v_.off_uei = off(Tensor::U_ei);
+  v_.off_uie = off(Tensor::U_ie);
+  // As correct_dann_gradients: g /= Real(by) with by = sqrt(n_e), n_e, sqrt(n_e), I in double.
+  v_.fisher_wie = static_cast<float>(std::sqrt(static_cast<double>(N)));
+  v_.fisher_wei = static_cast<float>(static_cast<double>(N));
+  v_.fisher_uie = static_cast<float>(std::sqrt(static_cast<double>(N)));
+  v_.fisher_uei = static_cast<float>(static_cast<double>(I));
 
   // Host images of the per-replica arrays, in the float rounding the CPU trainer uses.
   std::vector<float> params, mrec, min, mout, sign, leak, nstd;
-  std::vector<float> hf(8 * static_cast<std::size_t>(R));
+  constexpr int kHyperF = 10, kHyperI = 5;
+  std::vector<float> hf(kHyperF * static_cast<std::size_t>(R));
   std::vector<double> clip(R);
-  std::vector<int> hi(4 * static_cast<std::size_t>(R));
+  std::vector<int> hi(kHyperI * static_cast<std::size_t>(R));
   std::vector<unsigned long long> seeds(R);
   for (int k = 0; k < R; ++k) {
     const ReplicaModel& m = models[members[k]];
@@ -123,14 +138,17 @@ Bucket::Bucket(const std::vector<int>& members, const std::vector<ReplicaModel>&
     sign.insert(sign.end(), m.col_sign.begin(), m.col_sign.end());
     leak.insert(leak.end(), m.leak.begin(), m.leak.end());
     nstd.insert(nstd.end(), m.noise_std.begin(), m.noise_std.end());
-    const float h[8] = {float(tc.lr), float(tc.alpha_lr()), float(tc.momentum), float(tc.beta1),
-                        float(1 - tc.beta1), float(tc.beta2), float(1 - tc.beta2), float(tc.eps)};
-    for (int j = 0; j < 8; ++j) hf[j * R + k] = h[j];
+    const float h[kHyperF] = {float(tc.lr),   float(tc.alpha_lr()),   float(tc.momentum), float(tc.beta1),
+                              float(1 - tc.beta1), float(tc.beta2), float(1 - tc.beta2), float(tc.eps),
+                              float(tc.weight_decay), float(tc.md_p)};
+    for (int j = 0; j < kHyperF; ++j) hf[j * R + k] = h[j];
     clip[k] = tc.clip;
     hi[0 * R + k] = static_cast<int>(tc.optimizer);
-    hi[1 * R + k] = m.cfg->model.input_sign == InputSign::positive;
+    // As project_constraints: U_ee of arch dann is non-negative too.
+    hi[1 * R + k] = l.arch == Arch::dann || m.cfg->model.input_sign == InputSign::positive;
     hi[2 * R + k] = static_cast<int>(m.cfg->model.phi);
     hi[3 * R + k] = m.cfg->model.sigma_rec > 0;
+    hi[4 * R + k] = static_cast<int>(tc.rule);
     seeds[k] = m.cfg->noise_seed;
   }
   auto up = [&](DeviceBuffer<float>& buf, const std::vector<float>& h) {
@@ -154,6 +172,8 @@ Bucket::Bucket(const std::vector<int>& members, const std::vector<ReplicaModel>&
   v_.beta2 = hfp + 5 * R;
   v_.one_minus_beta2 = hfp + 6 * R;
   v_.eps = hfp + 7 * R;
+  v_.weight_decay = hfp + 8 * R;
+  v_.md_p = hfp + 9 * R;
   clip_ = upload_vector(clip, stream_);
   v_.clip = clip_.get();
   hyper_i_ = upload_vector(hi, stream_);
@@ -161,6 +181,7 @@ Bucket::Bucket(const std::vector<int>& members, const std::vector<ReplicaModel>&
   v_.input_positive = hyper_i_.get() + R;
   v_.phi = hyper_i_.get() + 2 * R;
   v_.noisy = hyper_i_.get() + 3 * R;
+  v_.rule = hyper_i_.get() + 4 * R;
   noise_seed_ = upload_vector(seeds, stream_);
   v_.noise_seed = noise_seed_.get();
   diverged_ = upload_vector(std::vector<long long>(R, -1), stream_);
@@ -181,6 +202,8 @@ Bucket::Bucket(const std::vector<int>& members, const std::vector<ReplicaModel>&
   v_.w_in_eff = alloc(w_in_eff_, static_cast<std::size_t>(R) * N * I);
   v_.w_out_eff = alloc(w_out_eff_, static_cast<std::size_t>(R) * O * N);
   v_.d_w_eff = alloc(d_w_eff_, R * nn);
+  v_.dale_eff = l.dann ? alloc(dale_eff_, R * nn) : nullptr;
+  v_.d_dale = l.dann ? alloc(d_dale_, R * nn) : nullptr;
   v_.x = alloc(x_, R * tb * I);
   v_.v = alloc(v_buf_, R * tb * N);
   v_.r = alloc(r_buf_, R * tb * N);
@@ -280,7 +303,23 @@ void Bucket::record(bool need_grad, bool evaluating) {
   auto gemm = [&](int M, int Nc, int K, MatView a, MatView b, float beta, OutView c) {
     cuda::launch_gemm_batched(gemm_, v.R, M, Nc, K, 1.f, a, b, beta, c, s);
   };
+  const long long P = v.P;
+  // Replica-batched products of parameter tensors, which sit at an offset of each replica's [P] row.
+  auto param = [&](long long off, int ld, bool trans) { return MatView{v.params + off, ld, P, trans}; };
+  auto grad = [&](long long off, int ld, bool trans) { return MatView{v.grad + off, ld, P, trans}; };
+  auto minus_gemm = [&](int M, int Nc, int K, MatView a, MatView b, float beta, OutView c) {
+    cuda::launch_gemm_batched(gemm_, v.R, M, Nc, K, -1.f, a, b, beta, c, s);
+  };
   cuda::launch_build_effective(v, s);
+  if (v.dann) {
+    // D = W_ee * mask - W_ei W_ie: [N, n_i] x [n_i, N]
+    minus_gemm(N, N, v.n_i, param(v.off_wei, v.n_i, false), param(v.off_wie, N, false), 1.f, {v.dale_eff, N, nn});
+    // U_eff = U_ee * mask_in - U_ei U_ie: [N, n_i_in] x [n_i_in, I] (arch dann)
+    if (v.n_i_in > 0)
+      minus_gemm(N, I, v.n_i_in, param(v.off_uei, v.n_i_in, false), param(v.off_uie, I, false), 1.f,
+                 {v.w_in_eff, I, ni});
+    cuda::launch_combine_dale_part(v, s);
+  }
   cuda::launch_gather_inputs(v, s);
   // u = x W_in^T for every step at once: [TB, I] x [I, N]
   gemm(TB, N, I, {v.x, I, tbi, false}, {v.w_in_eff, I, ni, true}, 0.f, {v.v, N, tbn});
@@ -294,7 +333,6 @@ void Bucket::record(bool need_grad, bool evaluating) {
   cuda::launch_loss(v, need_grad, evaluating, s);
   cuda::launch_dale_violation(v, evaluating, s);
   if (!need_grad) return;
-  const long long P = v.P;
   // dW_out = e^T r: [O, TB] x [TB, N]; dr = e W_out: [TB, O] x [O, N]
   gemm(O, N, TB, {v.e, O, tbo, true}, {v.r, N, tbn, false}, 0.f, {v.grad + v.off_wout, N, P});
   gemm(TB, N, O, {v.e, O, tbo, false}, {v.w_out_eff, N, on, false}, 0.f, {v.dr, N, tbn});
@@ -311,8 +349,22 @@ void Bucket::record(bool need_grad, bool evaluating) {
     DALESIM_CUDA_CHECK(cudaMemsetAsync(v.d_w_eff, 0, v.R * nn * sizeof(float), s));
   // dW_in = g^T x: [N, TB] x [TB, I]
   gemm(N, I, TB, {v.g, N, tbn, true}, {v.x, I, tbi, false}, 0.f, {v.grad + v.off_win, I, P});
+  if (v.dann && v.n_i_in > 0) {
+    // Through U_eff = U_ee * mask_in - U_ei U_ie, before dW_in is masked (param_grads):
+    // dU_ei = -dW_in U_ie^T: [N, I] x [I, n_i_in]; dU_ie = -U_ei^T dW_in: [n_i_in, N] x [N, I]
+    minus_gemm(N, v.n_i_in, I, grad(v.off_win, I, false), param(v.off_uie, I, true), 0.f,
+               {v.grad + v.off_uei, v.n_i_in, P});
+    minus_gemm(v.n_i_in, I, N, param(v.off_uei, v.n_i_in, true), grad(v.off_win, I, false), 0.f,
+               {v.grad + v.off_uie, I, P});
+  }
   cuda::launch_bias_grads(v, s);
   cuda::launch_param_grads(v, s);
+  if (v.dann) {
+    // Through D = W_ee * mask - W_ei W_ie, with dD = alpha dW_eff from param_grads:
+    // dW_ei = -dD W_ie^T: [N, N] x [N, n_i]; dW_ie = -W_ei^T dD: [n_i, N] x [N, N]
+    minus_gemm(N, v.n_i, N, {v.d_dale, N, nn, false}, param(v.off_wie, N, true), 0.f, {v.grad + v.off_wei, v.n_i, P});
+    minus_gemm(v.n_i, N, N, param(v.off_wei, v.n_i, true), {v.d_dale, N, nn, false}, 0.f, {v.grad + v.off_wie, N, P});
+  }
   cuda::launch_norm_and_clip(v, s);
   cuda::launch_optimizer(v, s);
 }
@@ -386,15 +438,6 @@ class CudaBackend final : public Backend {
       if (tc.precision != Precision::f32)
         throw ConfigError("train.precision", "\"double\"", "\"float\" on the CUDA backend",
                           "double precision runs on --backend cpu");
-      if (m.layout.dann)
-        throw ConfigError("model.arch", std::string("\"") + to_string(m.cfg->model.arch) + "\" with a DANN part",
-                          "free, colei, mix with dale_part colei on the CUDA backend",
-                          "the DANN has not been ported to CUDA yet; use --backend cpu");
-      if (tc.rule != Rule::gd || tc.weight_decay != 0)
-        throw ConfigError(tc.rule != Rule::gd ? "train.rule" : "train.weight_decay",
-                          tc.rule != Rule::gd ? std::string("\"") + to_string(tc.rule) + "\"" : format_value(tc.weight_decay),
-                          tc.rule != Rule::gd ? "\"gd\" on the CUDA backend" : "0 on the CUDA backend",
-                          "not ported to CUDA yet; use --backend cpu");
     }
     models_ = &models;
     buckets_.clear();
@@ -449,10 +492,12 @@ class CudaBackend final : public Backend {
     std::map<BucketKey, std::vector<int>> groups;
     for (std::size_t r = 0; r < models_->size(); ++r) {
       const ParamLayout& l = (*models_)[r].layout;
-      groups[{static_cast<int>(l.arch), l.N, l.I, l.O, batches[r]->T, batches[r]->B}].push_back(static_cast<int>(r));
+      groups[{static_cast<int>(l.arch), l.dann, l[Tensor::W_ei].cols, l[Tensor::U_ei].cols, l.N, l.I, l.O,
+              batches[r]->T, batches[r]->B}]
+          .push_back(static_cast<int>(r));
     }
     for (const auto& [key, members] : groups)
-      buckets_.push_back(std::make_unique<Bucket>(members, *models_, std::get<4>(key), std::get<5>(key), gemm_));
+      buckets_.push_back(std::make_unique<Bucket>(members, *models_, std::get<7>(key), std::get<8>(key), gemm_));
   }
 
   std::string device_name_;

@@ -11,6 +11,7 @@
 #include "dalesim/math.hpp"
 #include "dalesim/rng.hpp"
 #include "dalesim/task.hpp"
+#include "cuda/update_rule.cuh"
 
 namespace dalesim::cuda {
 
@@ -48,10 +49,14 @@ __global__ void build_effective_kernel_v1(BucketView v) {
   long long k = idx % per;
   const float* p = v.params + static_cast<long long>(r) * v.P;
   float al = 0.f;
-  if (v.arch == static_cast<int>(Arch::colei)) al = 1.f;
+  if (v.arch == static_cast<int>(Arch::colei) || v.arch == static_cast<int>(Arch::dann)) al = 1.f;
   if (v.arch == static_cast<int>(Arch::mix)) al = 1.f / (1.f + expf(-p[v.off_a]));
   if (k == 0) v.alpha[r] = al;
   const long long nn = static_cast<long long>(v.N) * v.N;
+  if (k < nn && v.dann) {  // D starts as W_ee * mask; the products subtract W_ei W_ie, then combine
+    v.dale_eff[r * nn + k] = p[v.off_wd + k] * v.mask_rec[r * nn + k];
+    return;
+  }
   if (k < nn) {
     float w = 0.f;
     if (v.off_wd >= 0) w += al * p[v.off_wd + k];
@@ -68,6 +73,20 @@ __global__ void build_effective_kernel_v1(BucketView v) {
   k -= ni;
   const long long on = static_cast<long long>(v.O) * v.N;
   v.w_out_eff[r * on + k] = p[v.off_wout + k] * v.mask_out[r * on + k];
+}
+
+// W = alpha D + (1 - alpha) W_free * mask for a DANN part, with D = W_ee * mask - W_ei W_ie already
+// in dale_eff; the CPU's build_effective term by term.
+__global__ void combine_dale_part_kernel_v1(BucketView v) {
+  const long long nn = static_cast<long long>(v.N) * v.N;
+  const long long idx = blockIdx.x * static_cast<long long>(blockDim.x) + threadIdx.x;
+  if (idx >= nn * v.R) return;
+  const int r = static_cast<int>(idx / nn);
+  const long long k = idx % nn;
+  const float al = v.alpha[r];
+  float w = al * v.dale_eff[idx];
+  if (v.off_wf >= 0) w += (1.f - al) * (v.params[static_cast<long long>(r) * v.P + v.off_wf + k] * v.mask_rec[idx]);
+  v.w_eff[idx] = w;
 }
 
 __global__ void gather_inputs_kernel_v1(BucketView v) {
@@ -215,7 +234,9 @@ __global__ void bias_grads_kernel_v1(BucketView v) {
   }
 }
 
-// One block per replica: recurrent gradients and d alpha (fixed-order reduction).
+// One block per replica: recurrent gradients and d alpha (fixed-order reduction). As the CPU:
+// dD = alpha dW (kept in d_dale for the DANN factors' products), dW_dale = alpha dW * mask,
+// dW_free = (1 - alpha) dW * mask, d alpha = <dW, D - W_free * mask>.
 __global__ void param_grads_kernel_v1(BucketView v) {
   __shared__ BlockReduce::TempStorage shared;
   const int r = blockIdx.x;
@@ -225,11 +246,15 @@ __global__ void param_grads_kernel_v1(BucketView v) {
   const float al = v.alpha[r];
   double d_alpha = 0;
   for (long long k = threadIdx.x; k < nn; k += kThreads) {
-    const float dw = v.d_w_eff[r * nn + k] * v.mask_rec[r * nn + k];
+    const float mask = v.mask_rec[r * nn + k];
+    const float dw_eff = v.d_w_eff[r * nn + k], dw = dw_eff * mask;
+    if (v.dann) v.d_dale[r * nn + k] = al * dw_eff;
     if (v.off_wd >= 0) grad[v.off_wd + k] = al * dw;
     if (v.off_wf >= 0) grad[v.off_wf + k] = (1.f - al) * dw;
-    if (v.off_wd >= 0 && v.off_wf >= 0)
-      d_alpha += static_cast<double>(dw) * (static_cast<double>(p[v.off_wd + k]) - p[v.off_wf + k]);
+    if (v.off_wd >= 0 && v.off_wf >= 0) {
+      const float dale = v.dann ? v.dale_eff[r * nn + k] : p[v.off_wd + k] * mask;
+      d_alpha += static_cast<double>(dw_eff) * (static_cast<double>(dale) - static_cast<double>(p[v.off_wf + k]) * mask);
+    }
   }
   const long long ni = static_cast<long long>(v.N) * v.I, on = static_cast<long long>(v.O) * v.N;
   for (long long k = threadIdx.x; k < ni; k += kThreads) grad[v.off_win + k] *= v.mask_in[r * ni + k];
@@ -238,12 +263,31 @@ __global__ void param_grads_kernel_v1(BucketView v) {
   if (threadIdx.x == 0 && v.off_a >= 0) grad[v.off_a] = static_cast<float>(d_alpha * al * (1 - al));
 }
 
+// The divisor of the DANN Fisher correction for parameter k (0: none), as correct_dann_gradients.
+__device__ float fisher_divisor(const BucketView& v, long long k) {
+  const long long n_i = v.n_i, n_i_in = v.n_i_in, N = v.N, I = v.I;
+  if (v.off_wie >= 0 && k >= v.off_wie && k < v.off_wie + n_i * N) return v.fisher_wie;
+  if (v.off_wei >= 0 && k >= v.off_wei && k < v.off_wei + N * n_i) return v.fisher_wei;
+  if (v.off_uie >= 0 && k >= v.off_uie && k < v.off_uie + n_i_in * I) return v.fisher_uie;
+  if (v.off_uei >= 0 && k >= v.off_uei && k < v.off_uei + N * n_i_in) return v.fisher_uei;
+  return 0.f;
+}
+
+// One block per replica: the DANN Fisher correction of the inhibitory gradients (before the norm,
+// as the CPU's train_step), the global norm, divergence and the clip scale.
 __global__ void norm_and_clip_kernel_v1(BucketView v) {
   __shared__ BlockReduce::TempStorage shared;
   const int r = blockIdx.x;
-  const float* grad = v.grad + static_cast<long long>(r) * v.P;
+  float* grad = v.grad + static_cast<long long>(r) * v.P;
   double sq = 0;
-  for (long long k = threadIdx.x; k < v.P; k += kThreads) sq += static_cast<double>(grad[k]) * grad[k];
+  for (long long k = threadIdx.x; k < v.P; k += kThreads) {
+    float g = grad[k];
+    if (v.dann) {
+      const float by = fisher_divisor(v, k);
+      if (by != 0.f) grad[k] = g = g / by;
+    }
+    sq += static_cast<double>(g) * g;
+  }
   sq = block_sum(sq, shared);
   if (threadIdx.x != 0) return;
   double* m = v.metrics + static_cast<long long>(r) * kMetricCount;
@@ -275,23 +319,31 @@ __global__ void optimizer_kernel_v1(BucketView v) {
   float g = v.grad[idx];
   const float scale = v.clip_scale[r];
   if (scale != 1.f) g *= scale;
-  const float lr = k == v.off_a ? v.lr_alpha[r] : v.lr[r];
-  float w = v.params[idx];
-  if (v.optimizer[r] == static_cast<int>(Optim::sgd)) {
-    const float m = v.momentum[r] * v.m1[idx] + g;
-    v.m1[idx] = m;
-    w -= lr * m;
-  } else {
-    const float m = v.beta1[r] * v.m1[idx] + v.one_minus_beta1[r] * g;
-    const float s = v.beta2[r] * v.m2[idx] + v.one_minus_beta2[r] * g * g;
-    v.m1[idx] = m;
-    v.m2[idx] = s;
-    const float m_hat = m / v.bias_correction1[r], v_hat = s / v.bias_correction2[r];
-    w -= lr * m_hat / (sqrtf(v_hat) + v.eps[r]);
-  }
+  // Weight tensors follow train.rule; biases and a always take the optimiser's step.
+  const bool weight = k != v.off_a && !(k >= v.off_b && k < v.off_b + v.N) && !(k >= v.off_bout && k < v.off_bout + v.O);
+  StepHyper h;
+  h.lr = k == v.off_a ? v.lr_alpha[r] : v.lr[r];
+  h.momentum = v.momentum[r];
+  h.beta1 = v.beta1[r];
+  h.one_minus_beta1 = v.one_minus_beta1[r];
+  h.beta2 = v.beta2[r];
+  h.one_minus_beta2 = v.one_minus_beta2[r];
+  h.eps = v.eps[r];
+  h.bias_correction1 = v.bias_correction1[r];
+  h.bias_correction2 = v.bias_correction2[r];
+  h.weight_decay = v.weight_decay[r];
+  h.md_p = v.md_p[r];
+  h.optimizer = static_cast<Optim>(v.optimizer[r]);
+  h.rule = weight ? static_cast<Rule>(v.rule[r]) : Rule::gd;
+  float m1 = v.m1[idx], m2 = v.m2[idx];
+  float w = rule_step(h, weight, v.params[idx], g, m1, m2);
+  v.m1[idx] = m1;
+  v.m2[idx] = m2;
   // Constraints, as project_constraints() on the CPU.
   const long long nn = static_cast<long long>(v.N) * v.N, ni = static_cast<long long>(v.N) * v.I;
-  if (v.off_wd >= 0 && k >= v.off_wd && k < v.off_wd + nn) {
+  if (v.dann && v.off_wei >= 0 && k >= v.off_wei) {
+    w = fmaxf(w, 0.f);  // W_ei, W_ie, U_ei, U_ie: the DANN factors, stored last, are non-negative
+  } else if (v.off_wd >= 0 && k >= v.off_wd && k < v.off_wd + nn) {
     const long long e = k - v.off_wd;
     if (w * v.col_sign[r * v.N + e % v.N] < 0) w = 0.f;
     w *= v.mask_rec[r * nn + e];
@@ -332,6 +384,11 @@ void launch_build_effective(const BucketView& v, cudaStream_t s) {
                        static_cast<long long>(v.O) * v.N) * v.R;
   build_effective_kernel_v1<<<blocks_for(n), kThreads, 0, s>>>(v);
   DALESIM_CUDA_CHECK_LAUNCH("build_effective_kernel_v1");
+}
+
+void launch_combine_dale_part(const BucketView& v, cudaStream_t s) {
+  combine_dale_part_kernel_v1<<<blocks_for(static_cast<long long>(v.N) * v.N * v.R), kThreads, 0, s>>>(v);
+  DALESIM_CUDA_CHECK_LAUNCH("combine_dale_part_kernel_v1");
 }
 
 void launch_gather_inputs(const BucketView& v, cudaStream_t s) {

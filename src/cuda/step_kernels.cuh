@@ -9,7 +9,11 @@
 namespace dalesim::cuda {
 
 // W_eff = (alpha W_dale + (1 - alpha) W_free) * mask, masked W_in and W_out, alpha per replica.
+// For a DANN part it writes dale_eff = W_ee * mask instead of W_eff: the caller subtracts the
+// products W_ei W_ie (and U_ei U_ie from W_in_eff), then calls launch_combine_dale_part.
 void launch_build_effective(const BucketView& v, cudaStream_t s);
+// W_eff = alpha dale_eff + (1 - alpha) W_free * mask (DANN part only).
+void launch_combine_dale_part(const BucketView& v, cudaStream_t s);
 // x[r] = x_streams[stream_of[r]]: per-replica inputs for the strided products.
 void launch_gather_inputs(const BucketView& v, cudaStream_t s);
 // v_t = (1 - a) v_{t-1} + a (u_t + b + noise_t); r_t = phi(v_t). On entry v_t holds u_t without b.
@@ -20,11 +24,13 @@ void launch_loss(const BucketView& v, bool need_grad, bool evaluating, cudaStrea
 void launch_backward_step(const BucketView& v, int t, cudaStream_t s);
 // db = sum_t,b g; db_out = sum_t,b e (fixed summation order).
 void launch_bias_grads(const BucketView& v, cudaStream_t s);
-// dW_dale, dW_free, d a from dW_eff; masks applied to dW_in and dW_out.
+// dW_dale, dW_free, d a from dW_eff (and d_dale = alpha dW_eff for a DANN part); masks applied
+// to dW_in and dW_out.
 void launch_param_grads(const BucketView& v, cudaStream_t s);
-// Global gradient norm, divergence, clip scale, optimiser step counters.
+// DANN Fisher correction, global gradient norm, divergence, clip scale, optimiser step counters.
 void launch_norm_and_clip(const BucketView& v, cudaStream_t s);
-// SGD / Adam step and constraints (Dale projection, input sign, masks) for live replicas.
+// The step of train.rule (SGD / Adam for gd and gd_sign, eg, md; weight decay) and constraints
+// (Dale projection, non-negative DANN factors, input sign, masks) for live replicas.
 void launch_optimizer(const BucketView& v, cudaStream_t s);
 // Fraction of columns of W_eff holding both signs.
 void launch_dale_violation(const BucketView& v, bool evaluating, cudaStream_t s);
