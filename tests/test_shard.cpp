@@ -135,8 +135,11 @@ struct Outcome {
   std::string output;
 };
 
+// Runs the program outside any Slurm array the tests themselves may run in (whose variables would
+// choose a shard), with `env` (VAR=value ...) added.
 Outcome run_dalesim(const std::string& args, const std::string& env = "") {
-  const std::string cmd = env + " " + dalesim::test::binary_path() + " " + args + " 2>&1";
+  const std::string cmd = "env -u SLURM_ARRAY_TASK_ID -u SLURM_ARRAY_TASK_COUNT -u SLURM_ARRAY_TASK_MIN " + env +
+                          " " + dalesim::test::binary_path() + " " + args + " 2>&1";
   Outcome o;
   FILE* pipe = popen(cmd.c_str(), "r");
   if (!pipe) return o;

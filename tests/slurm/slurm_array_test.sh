@@ -138,7 +138,8 @@ for k in 0 1 2; do
 done
 
 # ---- compare with one process ----------------------------------------------------------------
-"$dalesim" run "$tmp/slurm-test.toml" --backend cpu -q -o "$tmp/single.h5" >/dev/null 2>&1
+env -u SLURM_ARRAY_TASK_ID -u SLURM_ARRAY_TASK_COUNT -u SLURM_ARRAY_TASK_MIN \
+  "$dalesim" run "$tmp/slurm-test.toml" --backend cpu -q -o "$tmp/single.h5" >/dev/null 2>&1
 for group in /replicas /history /checkpoints; do
   h5diff -c "$tmp/single.h5" "$tmp/results/slurm-test.h5" "$group" "$group" >"$tmp/h5diff.log" 2>&1 ||
     { cat "$tmp/h5diff.log"; fail "$group of the merged file differs from a single-process run"; }
