@@ -295,3 +295,28 @@ TEST(Probe, ActivityIsTheForwardPassesRates) {
 
 }  // namespace
 }  // namespace dalesim
+
+namespace dalesim {
+namespace {
+TEST(Diagnostics, LogWeightHistogramsByType) {
+  ReplicaWeights w;
+  w.N = 3;
+  // Columns 0-1 excitatory, column 2 inhibitory; zeros are skipped; extremes land in the end bins.
+  w.W_rec = {1.0f, std::exp(-3.2f), -2.0f, 0.0f, 1e-12f, -std::exp(5.0f), std::exp(-0.1f), 0.0f, 0.0f};
+  const Diagnostics d = compute_diagnostics(w, w.W_rec, 2);
+  ASSERT_EQ(d.logw_hist_e.size(), static_cast<size_t>(kLogwBins));
+  auto bin = [](double lnw) { return static_cast<int>(std::floor((lnw - kLogwMin) / kLogwBinWidth)); };
+  EXPECT_EQ(d.logw_hist_e[bin(0.0)], 1.f);   // |1| -> ln 0
+  EXPECT_EQ(d.logw_hist_e[bin(-3.2)], 1.f);
+  EXPECT_EQ(d.logw_hist_e[bin(-0.1)], 1.f);
+  EXPECT_EQ(d.logw_hist_e[0], 1.f);          // 1e-12: ln = -27.6, below the range
+  double total_e = 0, total_i = 0;
+  for (float c : d.logw_hist_e) total_e += c;
+  for (float c : d.logw_hist_i) total_i += c;
+  EXPECT_EQ(total_e, 4.0);
+  EXPECT_EQ(total_i, 2.0);
+  EXPECT_EQ(d.logw_hist_i[bin(std::log(2.0))], 1.f);
+  EXPECT_EQ(d.logw_hist_i[kLogwBins - 1], 1.f);  // ln = 5, above the range
+}
+}  // namespace
+}  // namespace dalesim

@@ -7,6 +7,7 @@
 #include <sstream>
 
 #include "cpu/replica_trainer.hpp"
+#include "io/h5.hpp"
 #include "dalesim/backend.hpp"
 #include "test_util.hpp"
 #include "train/driver.hpp"
@@ -198,6 +199,20 @@ TEST(Training, DriverWritesHistoryThatMatchesTheBackend) {
   EXPECT_EQ((*f.numeric_column("n_steps"))[0], 12.0);     // training steps
   EXPECT_EQ((*f.numeric_column("trial_steps"))[0], 5.0);  // time steps of one trial (tiny_config)
   EXPECT_EQ((*f.string_column("rule"))[0], "gd");
+  {  // the log-weight histogram of replica 2 at the last checkpoint counts its nonzero E weights
+    h5::File file = h5::File::open_read_only(path);
+    h5::Dataset hist = file.open_group("checkpoints").open_group("weights").open_group("n6_i3_o3").open_dataset("logw_hist_e");
+    ASSERT_EQ(hist.dims(), (h5::Dims{4, 3, static_cast<hsize_t>(kLogwBins)}));
+    std::vector<float> h(static_cast<size_t>(kLogwBins));
+    hist.read_block(H5T_NATIVE_FLOAT, {3, 2, 0}, {1, 1, static_cast<hsize_t>(kLogwBins)}, h.data());
+    const ReplicaWeights last = read_checkpoint_weights(path, 2, 3);
+    int nonzero_e = 0;
+    for (int i = 0; i < 6; ++i)
+      for (int j = 0; j < sweep.replicas[2].model.n_exc(); ++j) nonzero_e += last.W_rec[i * 6 + j] != 0.f;
+    double total = 0;
+    for (float c : h) total += c;
+    EXPECT_EQ(total, nonzero_e);
+  }
   const auto sweep_copy = sweep.replicas;
   const auto direct = train(sweep_copy, 12);
   const std::vector<double>* loss = f.history_metric("loss");

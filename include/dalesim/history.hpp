@@ -39,6 +39,11 @@ struct ReplicaWeights {
   float alpha = 0;            // NaN when the arch has none
 };
 
+// Histograms of ln|w| by presynaptic type: bin k counts ln|w| in [kLogwMin + k w, kLogwMin + (k+1) w)
+// with w = kLogwBinWidth; the first and last bins also count what lies below and above.
+constexpr int kLogwBins = 40;
+constexpr double kLogwMin = -16.0, kLogwBinWidth = 0.5;
+
 // Diagnostics of one replica at one checkpoint (SPEC §6).
 struct Diagnostics {
   double spectral_radius = 0;
@@ -48,6 +53,7 @@ struct Diagnostics {
   double logw_e_mean = 0, logw_e_std = 0, logw_e_skew = 0;  // log|w| over nonzero E columns
   double logw_i_mean = 0, logw_i_std = 0, logw_i_skew = 0;  // log|w| over nonzero I columns
   std::vector<float> singular_values;  // [N], descending
+  std::vector<float> logw_hist_e, logw_hist_i;  // [kLogwBins] counts over nonzero E / I columns of W_rec
   // Held-out metrics (the whole split, forward pass only); NaN for tasks without that split.
   double validation_loss = std::numeric_limits<double>::quiet_NaN();
   double validation_accuracy = std::numeric_limits<double>::quiet_NaN();

@@ -1,6 +1,7 @@
 // Checkpoint diagnostics; one SVD serves entropy, effective rank and the stored spectrum.
 #include "diagnostics/diagnostics.hpp"
 
+#include <algorithm>
 #include <cmath>
 
 #include "diagnostics/linalg.hpp"
@@ -70,6 +71,16 @@ Diagnostics compute_diagnostics(const ReplicaWeights& w, const std::vector<float
       if (x != 0) (j < n_exc ? log_e : log_i).push_back(std::log(std::fabs(x)));
     }
   const Moments me = moments(log_e), mi = moments(log_i);
+  auto histogram = [](const std::vector<double>& xs) {
+    std::vector<float> h(kLogwBins, 0.f);
+    for (double x : xs) {
+      const int k = static_cast<int>(std::floor((x - kLogwMin) / kLogwBinWidth));
+      h[std::clamp(k, 0, kLogwBins - 1)] += 1.f;
+    }
+    return h;
+  };
+  d.logw_hist_e = histogram(log_e);
+  d.logw_hist_i = histogram(log_i);
   d.logw_e_mean = me.mean;
   d.logw_e_std = me.std;
   d.logw_e_skew = me.skew;

@@ -284,6 +284,8 @@ MergeResult merge_run_files(const std::vector<std::string>& inputs, const std::s
           const auto W_rec = read("W_rec", {N, N}), W_dale = read("W_dale", {N, N}), W_free = read("W_free", {N, N});
           const auto W_in = read("W_in", {N, I}), W_out = read("W_out", {O, N}), b = read("b", {N});
           const auto b_out = read("b_out", {O}), alpha = read("alpha", {}), sv = read("singular_values", {N});
+          const hsize_t bins = kLogwBins;
+          const auto hist_e = read("logw_hist_e", {bins}), hist_i = read("logw_hist_i", {bins});
           auto slice = [](const std::vector<float>& v, std::size_t m, std::size_t n) {
             return std::vector<float>(v.begin() + m * n, v.begin() + (m + 1) * n);
           };
@@ -299,6 +301,8 @@ MergeResult merge_run_files(const std::vector<std::string>& inputs, const std::s
             w.b = slice(b, m, N), w.b_out = slice(b_out, m, O);
             w.alpha = alpha[m];
             diag[it->second].singular_values = slice(sv, m, N);
+            diag[it->second].logw_hist_e = slice(hist_e, m, bins);
+            diag[it->second].logw_hist_i = slice(hist_i, m, bins);
           }
         }
       }

@@ -204,7 +204,7 @@ struct ShapeGroup {
   int N = 0, I = 0, O = 0;
   std::vector<int> members;  // positions in the rows / the R axis
   h5::Group group;
-  h5::Dataset replica, W_rec, W_dale, W_free, W_in, W_out, b, b_out, alpha, singular_values;
+  h5::Dataset replica, W_rec, W_dale, W_free, W_in, W_out, b, b_out, alpha, singular_values, logw_hist_e, logw_hist_i;
 };
 
 class Hdf5Writer final : public HistoryWriter {
@@ -335,8 +335,11 @@ void Hdf5Writer::create_checkpoint_groups(const std::vector<ReplicaRow>& rows, c
     auto it = index.find(key);
     if (it == index.end()) {
       it = index.emplace(key, shapes_.size()).first;
-      shapes_.push_back(ShapeGroup{std::get<0>(key), std::get<1>(key), std::get<2>(key), {}, {}, {}, {}, {}, {}, {},
-                                   {}, {}, {}, {}, {}});
+      ShapeGroup g;
+      g.N = std::get<0>(key);
+      g.I = std::get<1>(key);
+      g.O = std::get<2>(key);
+      shapes_.push_back(std::move(g));
     }
     shapes_[it->second].members.push_back(static_cast<int>(r));
   }
@@ -360,6 +363,10 @@ void Hdf5Writer::create_checkpoint_groups(const std::vector<ReplicaRow>& rows, c
     h5::Dataset input = make_index_scale(g.group, "input", in, "input channel: column of W_in");
     h5::Dataset output = make_index_scale(g.group, "output", out, "output channel: row of W_out; entry of b_out");
     h5::Dataset index = make_index_scale(g.group, "index", n, "position of a singular value, in descending order");
+    h5::Dataset bin = make_index_scale(
+        g.group, "logw_bin", kLogwBins,
+        "bin k of the log-weight histograms: ln|w| in [-16 + 0.5 k, -16 + 0.5 (k + 1)); the first and last bins "
+        "also count what lies below and above");
     using Axis = std::pair<const char*, const h5::Dataset*>;
     auto make = [&](const char* name, const std::vector<Axis>& axes, const std::string& description) {
       h5::Dims block;
@@ -377,7 +384,8 @@ void Hdf5Writer::create_checkpoint_groups(const std::vector<ReplicaRow>& rows, c
       }
       return ds;
     };
-    const Axis r{"row", &row}, c{"col", &col}, i{"input", &input}, o{"output", &output}, s{"index", &index};
+    const Axis r{"row", &row}, c{"col", &col}, i{"input", &input}, o{"output", &output}, s{"index", &index},
+        lb{"logw_bin", &bin};
     g.W_rec = make("W_rec", {r, c}, "effective recurrent matrix [post, pre] used by the dynamics");
     g.W_dale = make("W_dale", {r, c}, "Dale part (column signs fixed by the presynaptic type)");
     g.W_free = make("W_free", {r, c}, "unconstrained part");
@@ -387,6 +395,8 @@ void Hdf5Writer::create_checkpoint_groups(const std::vector<ReplicaRow>& rows, c
     g.b_out = make("b_out", {o}, "readout bias");
     g.alpha = make("alpha", {}, "alpha = sigmoid(a) (NaN for archs without alpha)");
     g.singular_values = make("singular_values", {s}, "singular values of W_rec, descending");
+    g.logw_hist_e = make("logw_hist_e", {lb}, "histogram of ln|w| over the nonzero weights of W_rec's excitatory columns");
+    g.logw_hist_i = make("logw_hist_i", {lb}, "histogram of ln|w| over the nonzero weights of W_rec's inhibitory columns");
   }
 }
 
@@ -424,7 +434,9 @@ void Hdf5Writer::append_checkpoint(std::int64_t step, const std::vector<Diagnost
       bool ok = w.N == g.N && w.I == g.I && w.O == g.O && w.W_rec.size() == n * n && w.W_in.size() == n * in &&
                 w.W_out.size() == out * n && w.b.size() == n && w.b_out.size() == out &&
                 (w.W_dale.empty() || w.W_dale.size() == n * n) && (w.W_free.empty() || w.W_free.size() == n * n) &&
-                (diag[r].singular_values.empty() || diag[r].singular_values.size() == n);
+                (diag[r].singular_values.empty() || diag[r].singular_values.size() == n) &&
+                (diag[r].logw_hist_e.empty() || diag[r].logw_hist_e.size() == kLogwBins) &&
+                (diag[r].logw_hist_i.empty() || diag[r].logw_hist_i.size() == kLogwBins);
       if (!ok)
         throw std::invalid_argument("HDF5 writer for " + path_ + ": weights of replica at position " +
                                     std::to_string(r) + " do not match its shape N=" + std::to_string(g.N) +
@@ -458,6 +470,8 @@ void Hdf5Writer::append_checkpoint(std::int64_t step, const std::vector<Diagnost
     append(g.b, g, n, 0.f, [&](int r) -> const auto& { return weights[r].b; });
     append(g.b_out, g, out, 0.f, [&](int r) -> const auto& { return weights[r].b_out; });
     append(g.singular_values, g, n, nan, [&](int r) -> const auto& { return diag[r].singular_values; });
+    append(g.logw_hist_e, g, kLogwBins, nan, [&](int r) -> const auto& { return diag[r].logw_hist_e; });
+    append(g.logw_hist_i, g, kLogwBins, nan, [&](int r) -> const auto& { return diag[r].logw_hist_i; });
     buf.clear();
     for (int r : g.members) buf.push_back(weights[r].alpha);
     g.alpha.append_row(H5T_NATIVE_FLOAT, buf.data());
@@ -483,7 +497,7 @@ void Hdf5Writer::close() {
   file_.flush();  // throws if the last writes fail (e.g. a full disk)
   for (ShapeGroup& g : shapes_)
     for (h5::Dataset* ds : {&g.replica, &g.W_rec, &g.W_dale, &g.W_free, &g.W_in, &g.W_out, &g.b, &g.b_out,
-                            &g.alpha, &g.singular_values})
+                            &g.alpha, &g.singular_values, &g.logw_hist_e, &g.logw_hist_i})
       ds->close();
   for (auto* list : {&history_, &checkpoints_})
     for (h5::Dataset& ds : *list) ds.close();
