@@ -65,30 +65,77 @@ OneStep one_step(ReplicaConfig c) {
   return {m.params, probe.grad(), trainer.params()};
 }
 
+bool in_slot(const ParamLayout& l, Tensor t, size_t k) { return k >= l[t].offset && k < l[t].offset + l[t].size(); }
+
 bool is_weight_slot(const ParamLayout& l, size_t k) {
-  for (Tensor t : {Tensor::b, Tensor::b_out, Tensor::a})
-    if (k >= l[t].offset && k < l[t].offset + l[t].size()) return false;
+  for (Tensor t : {Tensor::b, Tensor::b_out, Tensor::a, Tensor::b_neg, Tensor::b_out_neg})
+    if (in_slot(l, t, k)) return false;
   return true;
 }
 
 TEST(Rules, ExponentiatedGradientMatchesItsClosedFormAndKeepsSigns) {
-  ReplicaConfig c = test::tiny_config(Arch::mix, 8, 3);
-  c.train.rule = Rule::eg;
-  c.train.lr = 0.5;
-  c.train.weight_decay = 0.01;
-  const OneStep s = one_step(c);
-  const ParamLayout l = test::model_of(c).layout;
-  int changed = 0;
-  for (size_t k = 0; k < s.before.size(); ++k) {
-    const double w = s.before[k], sign = w > 0 ? 1 : (w < 0 ? -1 : 0);
-    const double lr = k == l[Tensor::a].offset ? c.train.alpha_lr() : c.train.lr;
-    const double expect = is_weight_slot(l, k) ? w * std::exp(-lr * sign * (s.grad[k] + 0.01 * sign))
-                                               : w - lr * s.grad[k];  // biases and alpha: plain SGD
-    EXPECT_NEAR(s.after[k], expect, 1e-12 * (1 + std::fabs(expect))) << k;
-    if (is_weight_slot(l, k)) EXPECT_TRUE(s.after[k] * w > 0 || (w == 0 && s.after[k] == 0)) << k;
-    changed += s.after[k] != w;
+  for (bool split : {true, false}) {
+    ReplicaConfig c = test::tiny_config(Arch::mix, 8, 3);
+    c.train.rule = Rule::eg;
+    c.train.lr = 0.5;
+    c.train.weight_decay = 0.01;
+    c.train.eg_split_bias = split;
+    const OneStep s = one_step(c);
+    const ParamLayout l = test::model_of(c).layout;
+    EXPECT_EQ(l.has(Tensor::b_neg), split);
+    int changed = 0;
+    for (size_t k = 0; k < s.before.size(); ++k) {
+      const double w = s.before[k], sign = w > 0 ? 1 : (w < 0 ? -1 : 0);
+      const bool alpha = in_slot(l, Tensor::a, k), weight = is_weight_slot(l, k);
+      const double lr = alpha ? c.train.alpha_lr() : c.train.lr;
+      double expect;
+      if (weight)
+        expect = w * std::exp(-lr * sign * (s.grad[k] + 0.01 * sign));  // EG with decay lambda sign(w)
+      else if (split && !alpha)
+        expect = w * std::exp(-lr * sign * s.grad[k]);  // split biases: EG, no decay
+      else
+        expect = w - lr * s.grad[k];  // alpha (and unsplit biases): plain SGD
+      EXPECT_NEAR(s.after[k], expect, 1e-12 * (1 + std::fabs(expect))) << k << (split ? " split" : "");
+      if (weight || (split && !alpha)) EXPECT_TRUE(s.after[k] * w > 0 || (w == 0 && s.after[k] == 0)) << k;
+      changed += s.after[k] != w;
+    }
+    EXPECT_GT(changed, 10);
   }
-  EXPECT_GT(changed, 10);
+}
+
+TEST(Rules, SplitBiasesInitPositiveAndNegativePartsAndShareTheGradient) {
+  ReplicaConfig c = test::tiny_config(Arch::free, 16, 9);
+  c.train.rule = Rule::eg;
+  c.train.precision = Precision::f64;
+  const ReplicaModel m = test::model_of(c);
+  const double top = std::sqrt(2.0) / 4.0;  // sqrt(2) / sqrt(N)
+  for (size_t k = 0; k < 16; ++k) {
+    EXPECT_GT(m.tensor(Tensor::b)[k], 0.0);
+    EXPECT_LE(m.tensor(Tensor::b)[k], top);
+    EXPECT_LT(m.tensor(Tensor::b_neg)[k], 0.0);
+    EXPECT_GE(m.tensor(Tensor::b_neg)[k], -top);
+    EXPECT_NEAR(to_weights(m).b[k], m.tensor(Tensor::b)[k] + m.tensor(Tensor::b_neg)[k], 1e-7);
+  }
+  // The loss sees b+ + b-: both parts get the same gradient, which matches finite differences.
+  const Batch batch = test::batch_of(c, 0);
+  cpu::ReplicaTrainer<double> t(m);
+  t.loss_and_grad(batch, 0, true);
+  const std::vector<double> g = t.grad();
+  for (Tensor neg : {Tensor::b_neg, Tensor::b_out_neg}) {
+    const Tensor pos = neg == Tensor::b_neg ? Tensor::b : Tensor::b_out;
+    for (size_t k = 0; k < m.layout[neg].size(); ++k) {
+      const size_t at = m.layout[neg].offset + k;
+      EXPECT_EQ(g[at], g[m.layout[pos].offset + k]);
+      double& p = t.params()[at];
+      const double saved = p, h = 1e-6;
+      p = saved + h;
+      const double up = t.loss_and_grad(batch, 0, false).loss;
+      p = saved - h;
+      const double down = t.loss_and_grad(batch, 0, false).loss;
+      p = saved;
+      EXPECT_NEAR((up - down) / (2 * h), g[at], 1e-6 * (1 + std::fabs(g[at])));
+    }
+  }
 }
 
 TEST(Rules, SignPreservingGradientDescentResetsCrossingWeights) {

@@ -129,6 +129,7 @@ struct TrainConfig {
   Rule rule = Rule::gd;      // gd: the optimiser; eg, gd_sign, md: see docs/model.md
   double md_p = 3.0;         // rule md: the p of the p-norm potential (p = 2 is gradient descent)
   double weight_decay = 0;   // gd/gd_sign/md: + lambda w; eg: + lambda sign(w)
+  bool eg_split_bias = true; // rule eg: biases b = b+ + b- (b+ >= 0, b- <= 0), each trained by EG
 
   double alpha_lr() const { return lr_alpha < 0 ? lr : lr_alpha; }
 };

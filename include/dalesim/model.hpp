@@ -15,7 +15,9 @@ namespace dalesim {
 // Parameter tensors, in storage order. Absent tensors (W_dale for `free`, ...) have size 0. For a
 // DANN Dale part, W_dale holds W_ee and W_ei [N, n_i], W_ie [n_i, N] the interneuron factors; for
 // arch dann, W_in holds U_ee and U_ei [N, n_i_in], U_ie [n_i_in, I] the input factors.
-enum class Tensor : int { W_free = 0, W_dale, W_in, b, W_out, b_out, a, W_ei, W_ie, U_ei, U_ie, count };
+// With split biases (rule eg), b and b_out hold the positive parts and b_neg, b_out_neg the
+// negative parts: the effective biases are their sums.
+enum class Tensor : int { W_free = 0, W_dale, W_in, b, W_out, b_out, a, W_ei, W_ie, U_ei, U_ie, b_neg, b_out_neg, count };
 constexpr int kTensorCount = static_cast<int>(Tensor::count);
 const char* to_string(Tensor t);
 
@@ -34,7 +36,7 @@ struct ParamLayout {
   std::size_t size = 0;  // total number of scalars
 
   static ParamLayout make(Arch arch, int N, int I, int O);
-  static ParamLayout make(const ModelConfig& m, int I, int O);
+  static ParamLayout make(const ModelConfig& m, int I, int O, bool split_bias = false);
   const TensorSlot& operator[](Tensor t) const { return slots[static_cast<int>(t)]; }
   bool has(Tensor t) const { return (*this)[t].size() > 0; }
 };
@@ -61,6 +63,8 @@ struct ReplicaModel {
   std::vector<double> effective_dale() const;
   // Effective input weights: W_in * mask_in, or U_ee * mask_in - U_ei U_ie for arch dann, [N, I].
   std::vector<double> effective_w_in() const;
+  // Effective biases b (+ b_neg) [N] and b_out (+ b_out_neg) [O].
+  std::vector<double> effective_bias(bool readout) const;
 };
 
 // Draws the initial parameters and structure of a replica from its init seed (SPEC §4).

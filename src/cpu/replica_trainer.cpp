@@ -164,6 +164,13 @@ void ReplicaTrainer<Real>::build_effective() {
     gemm(false, false, N, I, n_in, Real(-1), &params_[layout_[Tensor::U_ei].offset], n_in,
          &params_[layout_[Tensor::U_ie].offset], I, Real(1), w_in_eff_.data(), I);
   }
+  // Effective biases: b (+ b_neg), b_out (+ b_out_neg).
+  b_eff_.assign(&params_[layout_[Tensor::b].offset], &params_[layout_[Tensor::b].offset] + N);
+  b_out_eff_.assign(&params_[layout_[Tensor::b_out].offset], &params_[layout_[Tensor::b_out].offset] + O);
+  if (layout_.has(Tensor::b_neg)) {
+    for (int i = 0; i < N; ++i) b_eff_[i] += params_[layout_[Tensor::b_neg].offset + i];
+    for (int o = 0; o < O; ++o) b_out_eff_[o] += params_[layout_[Tensor::b_out_neg].offset + o];
+  }
   const Real* wo = &params_[layout_[Tensor::W_out].offset];
   w_out_eff_.resize(static_cast<size_t>(O) * N);
   for (size_t k = 0; k < w_out_eff_.size(); ++k) w_out_eff_[k] = wo[k] * model_.mask_out[k];
@@ -188,7 +195,7 @@ PassResult ReplicaTrainer<Real>::loss_and_grad(const Batch& batch, std::int64_t 
 
   // Input drive for every step at once: u = X W_in^T + b, then the recurrence step by step.
   gemm(false, true, static_cast<int>(TB), N, I, Real(1), x_.data(), I, w_in_eff_.data(), I, Real(0), v_.data(), N);
-  const Real* bias = &params_[layout_[Tensor::b].offset];
+  const Real* bias = b_eff_.data();
   const bool noisy = model_.cfg->model.sigma_rec > 0;
   const CounterRng noise{mix_key(model_.cfg->noise_seed, static_cast<std::uint64_t>(iteration)), 0};
   for (int t = 0; t < T; ++t) {
@@ -207,7 +214,7 @@ PassResult ReplicaTrainer<Real>::loss_and_grad(const Batch& batch, std::int64_t 
   }
   const Real* w_out = w_out_eff_.data();
   gemm(false, true, static_cast<int>(TB), O, N, Real(1), r_.data(), N, w_out, N, Real(0), z_.data(), O);
-  const Real* b_out = &params_[layout_[Tensor::b_out].offset];
+  const Real* b_out = b_out_eff_.data();
   for (size_t k = 0; k < TB * O; ++k) z_[k] += b_out[k % O];
   double rate = 0;
   for (size_t k = 0; k < TB * N; ++k) rate += r_[k];
@@ -258,6 +265,10 @@ PassResult ReplicaTrainer<Real>::loss_and_grad(const Batch& batch, std::int64_t 
   for (size_t k = 0; k < static_cast<size_t>(O) * N; ++k) g_w_out[k] *= model_.mask_out[k];
   Real* g_b = &grad_[layout_[Tensor::b].offset];
   for (size_t k = 0; k < TB * N; ++k) g_b[k % N] += g_[k];
+  if (layout_.has(Tensor::b_neg)) {  // split biases: both parts get the bias gradient
+    std::copy(g_b, g_b + N, &grad_[layout_[Tensor::b_neg].offset]);
+    std::copy(g_b_out, g_b_out + O, &grad_[layout_[Tensor::b_out_neg].offset]);
+  }
 
   // W = alpha D + (1 - alpha) W_free * mask: dD = alpha dW, dW_free = (1 - alpha) dW * mask,
   // d alpha = <dW, D - W_free * mask>; through D: dW_dale = dD * mask (W_ee for dann),
@@ -318,7 +329,10 @@ void ReplicaTrainer<Real>::correct_dann_gradients() {
 
 namespace {
 // Weight tensors follow train.rule; biases and alpha always take the optimiser's step.
-bool is_weight(Tensor t) { return t != Tensor::b && t != Tensor::b_out && t != Tensor::a; }
+bool is_weight(Tensor t) {
+  return t != Tensor::b && t != Tensor::b_out && t != Tensor::a && t != Tensor::b_neg && t != Tensor::b_out_neg;
+}
+bool is_bias(Tensor t) { return t == Tensor::b || t == Tensor::b_out || t == Tensor::b_neg || t == Tensor::b_out_neg; }
 }  // namespace
 
 template <class Real>
@@ -331,7 +345,8 @@ void ReplicaTrainer<Real>::apply_update() {
   for (int ti = 0; ti < kTensorCount; ++ti) {
     const Tensor t = static_cast<Tensor>(ti);
     const TensorSlot& slot = layout_[t];
-    const Rule rule = is_weight(t) ? tc.rule : Rule::gd;
+    // Split biases (rule eg) are trained by EG too; otherwise biases take the optimiser's step.
+    const Rule rule = is_weight(t) || (layout_.has(Tensor::b_neg) && is_bias(t)) ? tc.rule : Rule::gd;
     for (size_t k = slot.offset; k < slot.offset + slot.size(); ++k) {
       const Real lr = Real(k == alpha_at ? tc.alpha_lr() : tc.lr);
       Real g = grad_[k];

@@ -60,7 +60,8 @@ class ReplicaTrainer {
   std::int64_t diverged_step_ = -1;
   // Workspace, resized on first use of a batch shape.
   std::vector<Real> w_eff_, w_in_eff_, w_out_eff_, d_w_eff_;  // [N,N], [N,I], [O,N], [N,N]
-  std::vector<Real> dale_eff_, d_dale_;                        // the Dale part D and dL/dD, [N,N]
+  std::vector<Real> dale_eff_, d_dale_;
+  std::vector<Real> b_eff_, b_out_eff_;                        // effective biases [N], [O]                        // the Dale part D and dL/dD, [N,N]
   std::vector<Real> x_, y_, mask_;                            // [T,B,I], [T,B,O], [T,B,O]
   std::vector<Real> v_, r_, z_, e_, dr_, g_;                  // [T,B,N] or [T,B,O]
 };

@@ -438,6 +438,9 @@ class CudaBackend final : public Backend {
       if (tc.precision != Precision::f32)
         throw ConfigError("train.precision", "\"double\"", "\"float\" on the CUDA backend",
                           "double precision runs on --backend cpu");
+      if (m.layout.has(Tensor::b_neg))
+        throw ConfigError("train.eg_split_bias", "true", "false on the CUDA backend",
+                          "EG's split biases are CPU-only so far; with false the biases take the optimiser's step");
     }
     models_ = &models;
     buckets_.clear();

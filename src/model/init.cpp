@@ -12,7 +12,7 @@ namespace dalesim {
 namespace {
 
 // One stream per drawn quantity, so adding a tensor never shifts the others.
-enum Stream : std::uint64_t { kMask = 1, kFree, kDale, kIn, kOut, kDonor, kDannEi, kDannInEe, kDannInEi };
+enum Stream : std::uint64_t { kMask = 1, kFree, kDale, kIn, kOut, kDonor, kDannEi, kDannInEe, kDannInEi, kBias };
 
 CounterRng stream(const ReplicaConfig& cfg, Stream s) { return CounterRng{cfg.init_seed, s}; }
 
@@ -145,7 +145,7 @@ ReplicaModel init_replica(const ReplicaConfig& cfg, int n_inputs, int n_outputs)
   const int N = mc.n_units, I = n_inputs, O = n_outputs, n_e = mc.n_exc();
   ReplicaModel m;
   m.cfg = &cfg;
-  m.layout = ParamLayout::make(mc, I, O);
+  m.layout = ParamLayout::make(mc, I, O, cfg.train.rule == Rule::eg && cfg.train.eg_split_bias);
   m.params.assign(m.layout.size, 0.0);
 
   m.col_sign.resize(N);
@@ -203,6 +203,17 @@ ReplicaModel init_replica(const ReplicaConfig& cfg, int n_inputs, int n_outputs)
   if (m.layout.has(Tensor::U_ei))  // arch dann: the input is a DANN layer too
     init_dann_layer(cfg, kDannInEe, kDannInEi, N, I, m.layout[Tensor::U_ei].cols, m.mask_in.data(),
                     m.tensor(Tensor::W_in), m.tensor(Tensor::U_ei), m.tensor(Tensor::U_ie));
+  if (m.layout.has(Tensor::b_neg)) {
+    // EG's split biases (Cornford et al. 2024): b+ ~ U(0, sqrt(2) bound), b- ~ U(-sqrt(2) bound, 0),
+    // bound = 1 / sqrt(fan-in) = 1 / sqrt(N) for both the recurrent and the readout bias.
+    const CounterRng rng = stream(cfg, kBias);
+    const double top = std::sqrt(2.0) / std::sqrt(static_cast<double>(N));
+    std::uint64_t k = 0;
+    for (Tensor t : {Tensor::b, Tensor::b_neg, Tensor::b_out, Tensor::b_out_neg}) {
+      const double sign = (t == Tensor::b || t == Tensor::b_out) ? 1.0 : -1.0;
+      for (std::size_t q = 0; q < m.layout[t].size(); ++q) m.tensor(t)[q] = sign * top * rng.uniform(k++);
+    }
+  }
   if (m.layout.has(Tensor::a)) m.tensor(Tensor::a)[0] = std::log(mc.alpha_init / (1 - mc.alpha_init));
   project_constraints<double>(m, m.params.data());
   return m;

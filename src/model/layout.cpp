@@ -7,7 +7,7 @@
 namespace dalesim {
 
 const char* to_string(Tensor t) {
-  static const char* names[] = {"W_free", "W_dale", "W_in", "b", "W_out", "b_out", "a", "W_ei", "W_ie", "U_ei", "U_ie"};
+  static const char* names[] = {"W_free", "W_dale", "W_in", "b", "W_out", "b_out", "a", "W_ei", "W_ie", "U_ei", "U_ie", "b_neg", "b_out_neg"};
   return names[static_cast<int>(t)];
 }
 
@@ -18,7 +18,7 @@ ParamLayout ParamLayout::make(Arch arch, int N, int I, int O) {
   return make(m, I, O);
 }
 
-ParamLayout ParamLayout::make(const ModelConfig& m, int I, int O) {
+ParamLayout ParamLayout::make(const ModelConfig& m, int I, int O, bool split_bias) {
   ParamLayout l;
   const Arch arch = m.arch;
   const int N = m.n_units;
@@ -32,7 +32,8 @@ ParamLayout ParamLayout::make(const ModelConfig& m, int I, int O) {
   const int shapes[kTensorCount][2] = {{has_free ? N : 0, N}, {has_dale ? N : 0, N},  {N, I},
                                        {N, 1},                {O, N},                 {O, 1},
                                        {arch == Arch::mix ? 1 : 0, 1}, {n_i ? N : 0, n_i}, {n_i, N},
-                                       {n_i_in ? N : 0, n_i_in}, {n_i_in, I}};
+                                       {n_i_in ? N : 0, n_i_in}, {n_i_in, I},
+                                       {split_bias ? N : 0, 1}, {split_bias ? O : 0, 1}};
   std::size_t offset = 0;
   for (int k = 0; k < kTensorCount; ++k) {
     l.slots[k].rows = shapes[k][0];
@@ -99,6 +100,14 @@ std::vector<double> ReplicaModel::effective_w_in() const {
   return w;
 }
 
+std::vector<double> ReplicaModel::effective_bias(bool readout) const {
+  const Tensor pos = readout ? Tensor::b_out : Tensor::b, neg = readout ? Tensor::b_out_neg : Tensor::b_neg;
+  std::vector<double> out(tensor(pos), tensor(pos) + layout[pos].size());
+  if (layout.has(neg))
+    for (std::size_t k = 0; k < out.size(); ++k) out[k] += tensor(neg)[k];
+  return out;
+}
+
 ReplicaWeights to_weights(const ReplicaModel& m) {
   const ParamLayout& l = m.layout;
   ReplicaWeights w;
@@ -118,14 +127,16 @@ ReplicaWeights to_weights(const ReplicaModel& m) {
   w.W_free = copy(Tensor::W_free, nn);
   w.W_in.assign(w_in.begin(), w_in.end());
   w.W_out = copy(Tensor::W_out, static_cast<std::size_t>(l.O) * l.N);
-  w.b = copy(Tensor::b, l.N);
-  w.b_out = copy(Tensor::b_out, l.O);
+  const std::vector<double> b = m.effective_bias(false), b_out = m.effective_bias(true);
+  w.b.assign(b.begin(), b.end());
+  w.b_out.assign(b_out.begin(), b_out.end());
   w.alpha = l.arch == Arch::mix ? static_cast<float>(m.alpha()) : std::nanf("");
   return w;
 }
 
 std::size_t estimate_training_bytes(const ReplicaConfig& cfg, int n_inputs, int n_outputs, int n_steps) {
-  const ParamLayout l = ParamLayout::make(cfg.model, n_inputs, n_outputs);
+  const ParamLayout l =
+      ParamLayout::make(cfg.model, n_inputs, n_outputs, cfg.train.rule == Rule::eg && cfg.train.eg_split_bias);
   const std::size_t real = cfg.train.precision == Precision::f64 ? 8 : 4;
   const std::size_t B = cfg.task.batch, T = n_steps, N = l.N;
   // params, grads, 2 optimiser moments, effective matrices; BPTT: v, r, g per step; batch x, y, mask.

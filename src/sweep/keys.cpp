@@ -225,6 +225,9 @@ std::vector<KeyDef> build_key_defs() {
                        FIELD(train.rule)));
   k.push_back(real_key("train.md_p", above(1), "p of the p-norm potential of rule md (2 = gradient descent)",
                        FIELD(train.md_p)));
+  k.push_back(bool_key("train.eg_split_bias",
+                       "rule eg: biases split into b+ >= 0 and b- <= 0, each trained by EG (false: the optimiser)",
+                       FIELD(train.eg_split_bias)));
   k.push_back(real_key("train.weight_decay", at_least(0), "weight decay: + lambda w (gd, gd_sign, md), + lambda sign(w) (eg)",
                        FIELD(train.weight_decay)));
 
