@@ -17,6 +17,7 @@ struct BucketView {
   int arch;                 // Arch as int
   // Tensor offsets inside a replica's parameter vector; -1 when absent.
   long long off_wf, off_wd, off_win, off_b, off_wout, off_bout, off_a;
+  long long off_bneg, off_boutneg;  // negative parts of EG's split biases (effective b = b + b_neg)
   // A DANN Dale part (arch dann, or mix with dale_part dann): W_dale holds W_ee, W_ei [N, n_i] and
   // W_ie [n_i, N] the interneuron factors; for arch dann, W_in holds U_ee and U_ei [N, n_i_in],
   // U_ie [n_i_in, I] the input factors. Offsets -1 and counts 0 when absent.

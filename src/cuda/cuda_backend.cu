@@ -25,9 +25,9 @@ using cuda::MatView;
 using cuda::OutView;
 using cuda::PinnedBuffer;
 
-// (arch, DANN part, n_i, n_i_in, N, I, O, T, B): replicas with equal keys have one parameter
-// layout and run as one strided batch.
-using BucketKey = std::tuple<int, bool, int, int, int, int, int, int, int>;
+// (arch, DANN part, n_i, n_i_in, split biases, N, I, O, T, B): replicas with equal keys have one
+// parameter layout and run as one strided batch.
+using BucketKey = std::tuple<int, bool, int, int, bool, int, int, int, int, int>;
 
 template <class T>
 DeviceBuffer<T> upload_vector(const std::vector<T>& host, cudaStream_t s) {
@@ -108,6 +108,8 @@ Bucket::Bucket(const std::vector<int>& members, const std::vector<ReplicaModel>&
   v_.off_wout = off(Tensor::W_out);
   v_.off_bout = off(Tensor::b_out);
   v_.off_a = off(Tensor::a);
+  v_.off_bneg = off(Tensor::b_neg);
+  v_.off_boutneg = off(Tensor::b_out_neg);
   v_.dann = l.dann;
   v_.n_i = l[Tensor::W_ei].cols;
   v_.n_i_in = l[Tensor::U_ei].cols;
@@ -438,9 +440,6 @@ class CudaBackend final : public Backend {
       if (tc.precision != Precision::f32)
         throw ConfigError("train.precision", "\"double\"", "\"float\" on the CUDA backend",
                           "double precision runs on --backend cpu");
-      if (m.layout.has(Tensor::b_neg))
-        throw ConfigError("train.eg_split_bias", "true", "false on the CUDA backend",
-                          "EG's split biases are CPU-only so far; with false the biases take the optimiser's step");
     }
     models_ = &models;
     buckets_.clear();
@@ -495,12 +494,12 @@ class CudaBackend final : public Backend {
     std::map<BucketKey, std::vector<int>> groups;
     for (std::size_t r = 0; r < models_->size(); ++r) {
       const ParamLayout& l = (*models_)[r].layout;
-      groups[{static_cast<int>(l.arch), l.dann, l[Tensor::W_ei].cols, l[Tensor::U_ei].cols, l.N, l.I, l.O,
-              batches[r]->T, batches[r]->B}]
+      groups[{static_cast<int>(l.arch), l.dann, l[Tensor::W_ei].cols, l[Tensor::U_ei].cols, l.has(Tensor::b_neg), l.N,
+              l.I, l.O, batches[r]->T, batches[r]->B}]
           .push_back(static_cast<int>(r));
     }
     for (const auto& [key, members] : groups)
-      buckets_.push_back(std::make_unique<Bucket>(members, *models_, std::get<7>(key), std::get<8>(key), gemm_));
+      buckets_.push_back(std::make_unique<Bucket>(members, *models_, std::get<8>(key), std::get<9>(key), gemm_));
   }
 
   std::string device_name_;

@@ -106,7 +106,9 @@ __global__ void forward_step_kernel_v1(BucketView v, int t) {
   const int i = static_cast<int>(k % v.N);
   const long long base = static_cast<long long>(r) * v.T * bn;
   const float* p = v.params + static_cast<long long>(r) * v.P;
-  float drive = v.v[base + t * bn + k] + p[v.off_b + i];
+  // Effective bias as on the CPU: b (+ b_neg when the biases are split), then added to the drive.
+  const float bias = v.off_bneg >= 0 ? p[v.off_b + i] + p[v.off_bneg + i] : p[v.off_b + i];
+  float drive = v.v[base + t * bn + k] + bias;
   if (v.noisy[r]) {
     const CounterRng noise{mix_key(v.noise_seed[r], static_cast<unsigned long long>(*v.iteration)), 0};
     drive += static_cast<float>(v.noise_std[r * v.N + i] * noise.normal(t * bn + k));
@@ -132,8 +134,11 @@ __global__ void loss_kernel_v1(BucketView v, bool need_grad, bool evaluating) {
   const float* y = v.y_streams + s * tbo;
   const float* mask = v.mask_streams + s * tbo;
   const int* target = v.target_streams + s * tb;
-  const float* b_out = v.params + static_cast<long long>(r) * v.P + v.off_bout;
-  for (long long k = threadIdx.x; k < tbo; k += kThreads) z[k] += b_out[k % O];
+  const float* p = v.params + static_cast<long long>(r) * v.P;
+  for (long long k = threadIdx.x; k < tbo; k += kThreads) {
+    const long long o = k % O;
+    z[k] += v.off_boutneg >= 0 ? p[v.off_bout + o] + p[v.off_boutneg + o] : p[v.off_bout + o];
+  }
   __syncthreads();  // a row's outputs were written by several threads
   double sum = 0, weight = 0, rate = 0;
   if (mse) {
@@ -226,11 +231,13 @@ __global__ void bias_grads_kernel_v1(BucketView v) {
     const float* g = v.g + r * tb * v.N;
     for (long long k = 0; k < tb; ++k) acc += g[k * v.N + j];
     grad[v.off_b + j] = acc;
+    if (v.off_bneg >= 0) grad[v.off_bneg + j] = acc;  // both parts of a split bias
   } else {
     const int o = j - v.N;
     const float* e = v.e + r * tb * v.O;
     for (long long k = 0; k < tb; ++k) acc += e[k * v.O + o];
     grad[v.off_bout + o] = acc;
+    if (v.off_boutneg >= 0) grad[v.off_boutneg + o] = acc;
   }
 }
 
@@ -319,8 +326,13 @@ __global__ void optimizer_kernel_v1(BucketView v) {
   float g = v.grad[idx];
   const float scale = v.clip_scale[r];
   if (scale != 1.f) g *= scale;
-  // Weight tensors follow train.rule; biases and a always take the optimiser's step.
-  const bool weight = k != v.off_a && !(k >= v.off_b && k < v.off_b + v.N) && !(k >= v.off_bout && k < v.off_bout + v.O);
+  // Weight tensors follow train.rule; split biases (rule eg) too, without decay; otherwise biases
+  // and a take the optimiser's step.
+  const bool split = v.off_bneg >= 0;
+  const bool bias = (k >= v.off_b && k < v.off_b + v.N) || (k >= v.off_bout && k < v.off_bout + v.O) ||
+                    (split && k >= v.off_bneg && k < v.off_bneg + v.N) ||
+                    (split && k >= v.off_boutneg && k < v.off_boutneg + v.O);
+  const bool weight = k != v.off_a && !bias;
   StepHyper h;
   h.lr = k == v.off_a ? v.lr_alpha[r] : v.lr[r];
   h.momentum = v.momentum[r];
@@ -334,7 +346,7 @@ __global__ void optimizer_kernel_v1(BucketView v) {
   h.weight_decay = v.weight_decay[r];
   h.md_p = v.md_p[r];
   h.optimizer = static_cast<Optim>(v.optimizer[r]);
-  h.rule = weight ? static_cast<Rule>(v.rule[r]) : Rule::gd;
+  h.rule = weight || (split && bias) ? static_cast<Rule>(v.rule[r]) : Rule::gd;
   float m1 = v.m1[idx], m2 = v.m2[idx];
   float w = rule_step(h, weight, v.params[idx], g, m1, m2);
   v.m1[idx] = m1;
