@@ -254,11 +254,7 @@ def spectra(run, hue=None):
         left.text(0.5, 0.5, missing, ha="center", va="center", color="#9a2b2b", wrap=True)
         fig.notes.append(missing)
     else:
-        summary = condition_curves(run, "svd_entropy", by=[hue] if hue else [])
-        for k, level in enumerate(levels):
-            s = _select(summary, **{hue or "_": level}).sort_values("step")
-            left.plot(s["step"], s["mean"], "o-", ms=3, color=colors[k], label=_label(hue, level))
-            left.fill_between(s["step"], s["lo"], s["hi"], color=colors[k], alpha=0.2, lw=0)
+        _condition_bands(left, run, "svd_entropy", hue, levels, colors)
         left.legend(fontsize=7)
     left.set_xlabel("training step")
     left.set_ylabel("normalised SVD entropy")
@@ -343,6 +339,15 @@ def weight_distributions(run, by=None, bins=60, lo=-5.0, hi=1.0):
     return fig
 
 
+def _condition_bands(ax, run, metric, hue, levels, colors):
+    """One mean curve with its band over seeds per level of `hue`, against the training step."""
+    summary = condition_curves(run, metric, by=[hue] if hue else [])
+    for k, level in enumerate(levels):
+        s = _select(summary, **{hue or "_": level}).sort_values("step")
+        ax.plot(s["step"], s["mean"], "o-", ms=3, color=colors[k], label=_label(hue, level))
+        ax.fill_between(s["step"], s["lo"], s["hi"], color=colors[k], alpha=0.2, lw=0)
+
+
 def rich_lazy(run, hue=None):
     """Relative weight change ||W_t - W_0|| / ||W_0|| over training, and its final value against the
     initial effective rank (rich learning moves far from a low-rank start, lazy learning stays)."""
@@ -357,11 +362,7 @@ def rich_lazy(run, hue=None):
     fig = _figure(15 if has_alignment else 10, 3.6)
     axes = fig.subplots(1, 3 if has_alignment else 2)
     left, right = axes[0], axes[1]
-    summary = condition_curves(run, "rel_weight_change", by=[hue] if hue else [])
-    for k, level in enumerate(levels):
-        s = _select(summary, **{hue or "_": level}).sort_values("step")
-        left.plot(s["step"], s["mean"], "o-", ms=3, color=colors[k], label=_label(hue, level))
-        left.fill_between(s["step"], s["lo"], s["hi"], color=colors[k], alpha=0.2, lw=0)
+    _condition_bands(left, run, "rel_weight_change", hue, levels, colors)
     left.set_xlabel("training step")
     left.set_ylabel("||W_t - W_0||_F / ||W_0||_F")
     left.set_title("relative weight change", fontsize=9)
@@ -382,11 +383,7 @@ def rich_lazy(run, hue=None):
     right.grid(alpha=0.3)
     if has_alignment:
         ax = axes[2]
-        aligned = condition_curves(run, "rep_alignment", by=[hue] if hue else [])
-        for k, level in enumerate(levels):
-            s = _select(aligned, **{hue or "_": level}).sort_values("step")
-            ax.plot(s["step"], s["mean"], "o-", ms=3, color=colors[k], label=_label(hue, level))
-            ax.fill_between(s["step"], s["lo"], s["hi"], color=colors[k], alpha=0.2, lw=0)
+        _condition_bands(ax, run, "rep_alignment", hue, levels, colors)
         ax.set_xlabel("training step")
         ax.set_ylabel("cos(H H^T now, H H^T at step 0)")
         ax.set_title("representation alignment (probe batch)", fontsize=9)
