@@ -11,6 +11,7 @@
 #include "dalesim/backend.hpp"
 #include "dalesim/model.hpp"
 #include "dalesim/task.hpp"
+#include "train/json.hpp"
 
 namespace dalesim {
 
@@ -181,28 +182,22 @@ std::string json_escape(const std::string& s) {
   }
   return o;
 }
-std::string json_num(double x) {
-  if (!std::isfinite(x)) return "null";
-  char buf[32];
-  std::snprintf(buf, sizeof buf, "%.6g", x);
-  return buf;
-}
 }  // namespace
 
 void write_bench_json(const std::vector<BenchRow>& rows, const std::string& command, std::ostream& out) {
   const CudaDeviceInfo dev = query_cuda_device();
   out << "{\n  \"command\": \"" << json_escape(command) << "\",\n  \"cuda_device\": \""
       << json_escape(dev.usable ? dev.name : "none: " + dev.reason) << "\",\n  \"fp32_peak_gflops\": "
-      << json_num(dev.usable ? dev.fp32_peak_gflops : std::nan("")) << ",\n  \"flop_count\": \"6 R B T (N^2 + N (I + O)), I = 2, O = 1\",\n  \"rows\": [\n";
+      << json_number(dev.usable ? dev.fp32_peak_gflops : std::nan("")) << ",\n  \"flop_count\": \"6 R B T (N^2 + N (I + O)), I = 2, O = 1\",\n  \"rows\": [\n";
   for (size_t k = 0; k < rows.size(); ++k) {
     const BenchRow& r = rows[k];
     out << "    {\"R\": " << r.config.R << ", \"N\": " << r.config.N << ", \"B\": " << r.config.B << ", \"T\": " << r.config.T
         << ", \"backend\": \"" << r.backend << "\", \"device\": \"" << json_escape(r.device) << "\", \"status\": \""
         << json_escape(r.status) << "\", \"iterations\": " << r.iterations
-        << ", \"seconds_per_iter\": " << json_num(r.seconds_per_iter) << ", \"seq_steps_per_s\": " << json_num(r.seq_steps_per_s)
-        << ", \"gflops\": " << json_num(r.gflops) << ", \"peak_fraction\": " << json_num(r.peak_fraction)
-        << ", \"device_mib\": " << json_num(r.device_mib)
-        << ", \"validation_rel_diff\": " << json_num(r.validation_rel_diff) << "}" << (k + 1 < rows.size() ? "," : "") << "\n";
+        << ", \"seconds_per_iter\": " << json_number(r.seconds_per_iter) << ", \"seq_steps_per_s\": " << json_number(r.seq_steps_per_s)
+        << ", \"gflops\": " << json_number(r.gflops) << ", \"peak_fraction\": " << json_number(r.peak_fraction)
+        << ", \"device_mib\": " << json_number(r.device_mib)
+        << ", \"validation_rel_diff\": " << json_number(r.validation_rel_diff) << "}" << (k + 1 < rows.size() ? "," : "") << "\n";
   }
   out << "  ]\n}\n";
 }

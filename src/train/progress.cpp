@@ -5,17 +5,9 @@
 #include <cstdio>
 #include <string>
 
-namespace dalesim {
+#include "train/json.hpp"
 
-namespace {
-// JSON has no NaN: a loss that is not finite (all replicas diverged) is written as null.
-std::string json_number(double x) {
-  if (!std::isfinite(x)) return "null";
-  char buf[32];
-  std::snprintf(buf, sizeof buf, "%.6g", x);
-  return buf;
-}
-}  // namespace
+namespace dalesim {
 
 Progress::Progress(std::int64_t n_steps, int n_replicas, const std::string& log_path, bool live)
     : n_steps_(n_steps), n_replicas_(n_replicas), live_(live), start_(std::chrono::steady_clock::now()) {
