@@ -25,7 +25,8 @@ class Backend {
   virtual ~Backend() = default;
   virtual std::string name() const = 0;    // "cpu", "cuda"
   virtual std::string device() const = 0;  // human-readable device description
-  // Takes the initial host state of every replica (the models must outlive the backend).
+  // Takes the host state of every replica (the models must outlive the backend): parameters, and
+  // the optimiser state and diverged step that a resumed run carries over.
   virtual void upload(const std::vector<ReplicaModel>& models) = 0;
   // One training iteration of every replica on its batch (batches[r] for replica r; replicas may
   // share a batch). When `metrics` is given, fills one StepMetrics per replica, measured before
@@ -36,7 +37,7 @@ class Backend {
   // accuracy and mean rate, e.g. on held-out data at checkpoints. Diverged replicas give NaN.
   virtual void evaluate(std::int64_t iteration, const std::vector<const Batch*>& batches,
                         std::vector<StepMetrics>& metrics) = 0;
-  // Copies the current parameters back into the host models.
+  // Copies the current parameters and optimiser state back into the host models.
   virtual void download(std::vector<ReplicaModel>& models) = 0;
   // Iteration at which each replica diverged, -1 for replicas still training.
   virtual std::vector<std::int64_t> diverged_steps() const = 0;

@@ -12,6 +12,8 @@
 
 namespace dalesim {
 
+struct ReplicaModel;  // dalesim/model.hpp
+
 // Metrics of one replica at one logged step (SPEC §6).
 struct StepMetrics {
   double loss = 0;
@@ -93,26 +95,52 @@ struct ReplicaRow {
   double baseline_loss = 0, chance_accuracy = 0;
 };
 
+// The output file of a run. Crash-safe: appended rows are held in memory and written at commits
+// (every checkpoint and resume point), to two copies OUT.h5.partial-a/-b in turn, while OUT.h5 is
+// a symbolic link to the copy last completed; so a run killed at any moment leaves OUT.h5 whole, as
+// of its last commit. close() renames the finished copy to OUT.h5 and removes the other.
 class HistoryWriter {
  public:
   virtual ~HistoryWriter() = default;
-  // Appends one row (one logged step) to every /history dataset.
+  // Appends one row (one logged step) to every /history dataset (at the next commit).
   virtual void append_history(std::int64_t step, const std::vector<StepMetrics>& per_replica) = 0;
-  // Appends one checkpoint (diagnostics + weights of every replica), then flushes the file.
+  // Appends one checkpoint (diagnostics + weights of every replica) and commits. With `state`,
+  // the commit also saves the models' training state (parameters, optimiser state) as the point a
+  // resumed run continues from, at iteration `step`.
   virtual void append_checkpoint(std::int64_t step, const std::vector<Diagnostics>& diag,
-                                 const std::vector<ReplicaWeights>& weights) = 0;
-  // Updates /replicas/status and /replicas/diverged_step.
+                                 const std::vector<ReplicaWeights>& weights,
+                                 const std::vector<ReplicaModel>* state = nullptr) = 0;
+  // Commits the rows appended so far and the models' training state to resume from at iteration
+  // `next_iteration`, without a checkpoint (a run stopped by a signal between checkpoints).
+  virtual void save_resume_point(std::int64_t next_iteration, const std::vector<ReplicaModel>& state) = 0;
+  // Updates /replicas/status and /replicas/diverged_step (at the next commit).
   virtual void set_replica_status(const std::vector<ReplicaStatus>& status,
                                   const std::vector<std::int64_t>& diverged_step) = 0;
-  // Marks the file complete (root attribute status = "complete") and closes it.
+  // Commits, marks the file complete (root attribute status = "complete") and closes it.
   virtual void close() = 0;
 };
 
-// Creates the output file (refusing to overwrite an existing one unless `overwrite`), writes the
-// root attributes and the /replicas table, and marks the file status = "running".
+// Creates the output file (refusing to overwrite an existing one, or an unfinished run's copies,
+// unless `overwrite`), writes the root attributes and the /replicas table, and marks the file
+// status = "running". With `two_copies` false (merging, where a failure just means starting
+// again), one copy is written and renamed at close.
 std::unique_ptr<HistoryWriter> create_hdf5_writer(const std::string& path, const Sweep& sweep,
                                                   const std::vector<ReplicaRow>& rows,
-                                                  const RunInfo& info, bool overwrite);
+                                                  const RunInfo& info, bool overwrite, bool two_copies = true);
+
+// An unfinished run's file, read back to continue it: the iteration to continue from, and each
+// replica's training state put into `models` (initialised from the same sweep, so their layouts
+// must match the saved ones). Throws InputError when the file holds no resumable run of this sweep.
+struct ResumePoint {
+  std::int64_t next_iteration = 0;
+  std::size_t history_rows = 0, checkpoint_rows = 0;  // rows written up to that point
+};
+ResumePoint read_resume_point(const std::string& path, std::vector<ReplicaModel>& models);
+
+// Reopens the unfinished run at `path` to append to it: both copies are made equal to the one
+// OUT.h5 links to, truncated to the rows of `point`. `info` adds this process's command line.
+std::unique_ptr<HistoryWriter> resume_hdf5_writer(const std::string& path, const ResumePoint& point,
+                                                  const RunInfo& info);
 
 // What the reader gives back: enough for `dalesim inspect` and for round-trip tests.
 struct RunFile {

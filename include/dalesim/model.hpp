@@ -5,6 +5,7 @@
 
 #include <array>
 #include <cstddef>
+#include <cstdint>
 #include <vector>
 
 #include "dalesim/config.hpp"
@@ -51,6 +52,11 @@ struct ReplicaModel {
   std::vector<float> col_sign;   // [N] +1 excitatory, -1 inhibitory (presynaptic sign)
   std::vector<float> leak;       // [N] dt / tau of each unit
   std::vector<float> noise_std;  // [N] per-step std of the recurrent noise inside the drive
+  // Optimiser state, so that training continues exactly where it stopped: written by
+  // Backend::download, taken by Backend::upload. Empty moments mean zeros (a fresh start).
+  std::vector<double> moment1, moment2;  // [layout.size]: momentum / Adam's first moment; Adam's second
+  std::int64_t adam_steps = 0;           // Adam updates so far (its bias correction)
+  std::int64_t diverged_step = -1;       // iteration at which the replica diverged and froze, -1 if live
 
   double* tensor(Tensor t) { return params.data() + layout[t].offset; }
   const double* tensor(Tensor t) const { return params.data() + layout[t].offset; }

@@ -1,6 +1,7 @@
 // `dalesim run` and `dalesim validate`.
 #include <unistd.h>
 
+#include <cstring>
 #include <filesystem>
 #include <iostream>
 #include <optional>
@@ -11,8 +12,10 @@
 #include "dalesim/sweep.hpp"
 #include "dalesim/task.hpp"
 #include "io/merge.hpp"
+#include "io/run_files.hpp"
 #include "sweep/shard.hpp"
 #include "train/driver.hpp"
+#include "train/interrupt.hpp"
 
 namespace dalesim::cli {
 
@@ -34,7 +37,7 @@ Action add_run_command(CLI::App& app, const std::string& command_line) {
   struct Opts {
     std::string sweep, output, backend = "auto", shard;
     int threads = 0;
-    bool force = false, quiet = false;
+    bool force = false, quiet = false, resume = false;
   };
   auto o = std::make_shared<Opts>();
   CLI::App* cmd = app.add_subcommand("run", "train every replica of a sweep and write one HDF5 file");
@@ -43,7 +46,10 @@ Action add_run_command(CLI::App& app, const std::string& command_line) {
   cmd->add_option("--backend", o->backend, "cpu, cuda or auto (CUDA when a device is usable, else CPU)")
       ->check(CLI::IsMember({"cpu", "cuda", "auto"}));
   cmd->add_option("--threads", o->threads, "CPU worker threads (default: all cores)")->check(CLI::NonNegativeNumber);
-  cmd->add_flag("--force", o->force, "overwrite an existing output file");
+  cmd->add_flag("--force", o->force, "overwrite an existing output file (or start an unfinished run again)");
+  cmd->add_flag("--resume", o->resume,
+                "continue the unfinished run in the output file from its last save point (the same sweep file); "
+                "a finished one is left as it is, a missing one is started");
   cmd->add_flag("-q,--quiet", o->quiet, "no summary table");
   cmd->add_option("--shard", o->shard,
                   "train only shard K/N (0 <= K < N) of the replicas, balanced by estimated cost; default: "
@@ -59,25 +65,63 @@ Action add_run_command(CLI::App& app, const std::string& command_line) {
     const std::string shard_text =
         shard ? "shard " + std::to_string(shard->index) + "/" + std::to_string(shard->count) : std::string();
     const std::filesystem::path out(o->output);
-    // A finished shard of the same sweep: nothing to do (a requeued or resubmitted array task).
-    if (shard && std::filesystem::exists(out) && !o->force) {
-      const RunFileIdentity done = read_run_identity(o->output);
-      if (done.status == "complete" && done.sweep_hash == sweep_hash(whole.source_text) &&
-          done.shard_count == shard->count && done.shard_index == shard->index) {
-        std::printf("%s: %s of sweep \"%s\" is already complete; nothing to do\n", o->output.c_str(),
-                    shard_text.c_str(), whole.name.c_str());
-        return 0;
+    if (o->resume && o->force)
+      throw ConfigError("--resume", "given with --force", "one of the two",
+                        "--resume continues the run in the output file, --force starts it again");
+    const OutputOnDisk there = output_on_disk(o->output);
+    bool resume = false;
+    if (there == OutputOnDisk::lost_link && !o->force) {
+      // Copies without their link: left by a run killed while creating its file (nothing saved
+      // yet, so --resume starts it again), or a link removed by hand.
+      bool saved = false;
+      for (const std::string& copy : run_file_copies(o->output)) try {
+          saved = saved || (std::filesystem::exists(copy) && has_resume_point(copy));
+        } catch (const std::exception&) {  // a copy killed half-written holds nothing to keep
+        }
+      if (!o->resume || saved)
+        throw ConfigError("--output", o->output, "a path that does not exist yet",
+                          "the copies of an unfinished run (" + o->output + ".partial-a/-b) are there but not the "
+                          "link to them; pass --force to start again");
+      std::cerr << "dalesim: " << o->output << " was stopped before its first save point; starting it again\n";
+    } else if (there == OutputOnDisk::file && !o->force) {
+      const RunFileIdentity found = read_run_identity(o->output);
+      const bool same_sweep = found.sweep_hash == sweep_hash(whole.source_text) &&
+                              found.shard_count == (shard ? shard->count : 0) &&
+                              found.shard_index == (shard ? shard->index : 0);
+      const std::string what = found.shard_count > 0 ? "shard " + std::to_string(found.shard_index) + "/" +
+                                                           std::to_string(found.shard_count) + " of sweep"
+                                                     : "sweep";
+      if (found.status == "complete") {
+        // A finished run of the same sweep: nothing to do (a requeued or resubmitted array task).
+        if (same_sweep && (shard || o->resume)) {
+          std::printf("%s: %s \"%s\" is already complete; nothing to do\n", o->output.c_str(), what.c_str(),
+                      whole.name.c_str());
+          return 0;
+        }
+        throw ConfigError("--output", o->output, "a path that does not exist yet", "pass --force to overwrite it");
       }
+      if (!o->resume)
+        throw ConfigError("--output", o->output, "a path that does not exist yet",
+                          "it holds an unfinished run of " + what + " \"" + found.sweep_name +
+                              "\": pass --resume to continue it or --force to start again");
+      if (!same_sweep)
+        throw ConfigError("--resume", o->output,
+                          "a file of this sweep file (sweep \"" + whole.name + "\", sweep_hash " +
+                              sweep_hash(whole.source_text) + (shard ? ", " + shard_text : std::string()) + ")",
+                          "it holds " + what + " \"" + found.sweep_name + "\" (sweep_hash " + found.sweep_hash +
+                              "); resume with the sweep file it was started with, byte for byte");
+      resume = has_resume_point(o->output);
+      // Stopped before its first checkpoint: nothing to keep, so it starts again.
+      if (!resume) std::cerr << "dalesim: " << o->output << " has no save point yet; starting it again\n";
     }
-    if (std::filesystem::exists(out) && !o->force)
-      throw ConfigError("--output", o->output, "a path that does not exist yet", "pass --force to overwrite it");
     const std::filesystem::path dir = out.parent_path().empty() ? std::filesystem::path(".") : out.parent_path();
     if (!std::filesystem::is_directory(dir))
       throw ConfigError("--output", o->output, "a file in an existing directory",
                         "directory " + dir.string() + " does not exist");
     RunOptions ro;
     ro.output = o->output;
-    ro.overwrite = o->force;
+    ro.overwrite = o->force || (o->resume && there != OutputOnDisk::nothing);
+    ro.resume = resume;
     ro.backend = o->backend;
     ro.n_threads = o->threads;
     ro.command_line = command_line;
@@ -93,7 +137,16 @@ Action add_run_command(CLI::App& app, const std::string& command_line) {
     } else {
       std::cerr << "dalesim: sweep \"" << sweep.name << "\": " << sweep.replicas.size() << " replicas\n";
     }
+    install_stop_handlers();
     const RunResult res = run_sweep(sweep, ro, std::cerr);
+    if (res.interrupted_by) {
+      std::fprintf(stderr,
+                   "dalesim: stopped by %s after step %lld of %s; continue with the same command and --resume "
+                   "(exit code %d)\n",
+                   strsignal(res.interrupted_by), static_cast<long long>(res.stopped_at), o->output.c_str(),
+                   kExitInterrupted);
+      return kExitInterrupted;
+    }
     int n_div = 0;
     for (auto s : res.status) n_div += s == ReplicaStatus::diverged;
     std::printf("wrote %s: %zu replicas (%d diverged) in %.1f s\n", o->output.c_str(), sweep.replicas.size(), n_div,

@@ -7,6 +7,10 @@
 
 namespace dalesim::cli {
 
+// Exit codes: 0 success, 1 runtime failure, 2 bad input, 3 stopped by SIGINT/SIGTERM with a resume
+// point saved (`dalesim run --resume` continues).
+constexpr int kExitRuntime = 1, kExitBadInput = 2, kExitInterrupted = 3;
+
 // Each registrar adds its subcommand and returns the action to run when it was chosen.
 using Action = std::function<int()>;
 Action add_run_command(CLI::App& app, const std::string& command_line);

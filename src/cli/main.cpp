@@ -1,5 +1,7 @@
 // dalesim: train sweeps of E/I recurrent networks. Exit codes: 0 success, 1 runtime failure,
-// 2 bad input (config, arguments, files). Only this function catches broadly.
+// 2 bad input (config, arguments, files), 3 stopped by a signal and resumable (cli/commands.hpp).
+// Only this function catches broadly.
+#include <csignal>
 #include <cstdio>
 #include <exception>
 #include <iostream>
@@ -8,8 +10,13 @@
 #include "cli/commands.hpp"
 #include "dalesim/config.hpp"
 #include "dalesim/version.hpp"
+#include "io/run_files.hpp"
 
 int main(int argc, char** argv) {
+  // Past a file-size limit (ulimit -f), writes then fail with EFBIG and the error names the file,
+  // instead of the process being killed by SIGXFSZ.
+  std::signal(SIGXFSZ, SIG_IGN);
+  dalesim::disable_hdf5_cleanup_at_exit();
   std::string command_line;
   for (int i = 0; i < argc; ++i) command_line += (i ? " " : "") + std::string(argv[i]);
 
@@ -31,17 +38,17 @@ int main(int argc, char** argv) {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
     const int code = app.exit(e);
-    return code == 0 ? 0 : 2;
+    return code == 0 ? 0 : dalesim::cli::kExitBadInput;
   }
   try {
     for (const auto& [name, action] : actions)
       if (app.get_subcommand(name)->parsed()) return action();
   } catch (const dalesim::InputError& e) {
     std::cerr << "dalesim: error: " << e.what() << "\n";
-    return 2;
+    return dalesim::cli::kExitBadInput;
   } catch (const std::exception& e) {
     std::cerr << "dalesim: error: " << e.what() << "\n";
-    return 1;
+    return dalesim::cli::kExitRuntime;
   }
-  return 1;
+  return dalesim::cli::kExitRuntime;
 }

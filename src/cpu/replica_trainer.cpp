@@ -120,6 +120,11 @@ ReplicaTrainer<Real>::ReplicaTrainer(const ReplicaModel& model) : model_(model),
   grad_.assign(params_.size(), Real(0));
   moment1_.assign(params_.size(), Real(0));
   moment2_.assign(params_.size(), Real(0));
+  // A resumed replica: its optimiser state as saved (values of Real held in double, so exact).
+  if (model.moment1.size() == params_.size()) moment1_.assign(model.moment1.begin(), model.moment1.end());
+  if (model.moment2.size() == params_.size()) moment2_.assign(model.moment2.begin(), model.moment2.end());
+  adam_steps_ = model.adam_steps;
+  diverged_step_ = model.diverged_step;
 }
 
 template <class Real>
@@ -434,6 +439,10 @@ StepMetrics ReplicaTrainer<Real>::evaluate(const Batch& batch, std::int64_t iter
 template <class Real>
 void ReplicaTrainer<Real>::write_back(ReplicaModel& model) const {
   model.params.assign(params_.begin(), params_.end());
+  model.moment1.assign(moment1_.begin(), moment1_.end());
+  model.moment2.assign(moment2_.begin(), moment2_.end());
+  model.adam_steps = adam_steps_;
+  model.diverged_step = diverged_step_;
 }
 
 template class ReplicaTrainer<float>;

@@ -41,7 +41,7 @@ class ReplicaTrainer {
   const std::vector<Real>& rates() const { return r_; }
   bool diverged() const { return diverged_step_ >= 0; }
   std::int64_t diverged_step() const { return diverged_step_; }
-  // Copies the parameters back into the host model (double).
+  // Copies the parameters and the optimiser state back into the host model (double).
   void write_back(ReplicaModel& model) const;
 
   Real alpha() const;

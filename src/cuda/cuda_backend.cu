@@ -130,10 +130,17 @@ Bucket::Bucket(const std::vector<int>& members, const std::vector<ReplicaModel>&
   std::vector<double> clip(R);
   std::vector<int> hi(kHyperI * static_cast<std::size_t>(R));
   std::vector<unsigned long long> seeds(R);
+  // Optimiser state: zeros for a fresh start, the saved state of a resumed run.
+  std::vector<float> m1(static_cast<std::size_t>(R) * P, 0.f), m2(m1.size(), 0.f);
+  std::vector<long long> adam_steps(R, 0), diverged(R, -1);
   for (int k = 0; k < R; ++k) {
     const ReplicaModel& m = models[members[k]];
     const TrainConfig& tc = m.cfg->train;
     params.insert(params.end(), m.params.begin(), m.params.end());
+    if (m.moment1.size() == P) std::copy(m.moment1.begin(), m.moment1.end(), m1.begin() + k * P);
+    if (m.moment2.size() == P) std::copy(m.moment2.begin(), m.moment2.end(), m2.begin() + k * P);
+    adam_steps[k] = m.adam_steps;
+    diverged[k] = m.diverged_step;
     mrec.insert(mrec.end(), m.mask_rec.begin(), m.mask_rec.end());
     min.insert(min.end(), m.mask_in.begin(), m.mask_in.end());
     mout.insert(mout.end(), m.mask_out.begin(), m.mask_out.end());
@@ -186,13 +193,13 @@ Bucket::Bucket(const std::vector<int>& members, const std::vector<ReplicaModel>&
   v_.rule = hyper_i_.get() + 4 * R;
   noise_seed_ = upload_vector(seeds, stream_);
   v_.noise_seed = noise_seed_.get();
-  diverged_ = upload_vector(std::vector<long long>(R, -1), stream_);
+  diverged_ = upload_vector(diverged, stream_);
   v_.diverged_step = diverged_.get();
-  adam_steps_ = upload_vector(std::vector<long long>(R, 0), stream_);
+  adam_steps_ = upload_vector(adam_steps, stream_);
   v_.adam_steps = adam_steps_.get();
   v_.grad = alloc(grad_, R * P);
-  v_.m1 = up(m1_, std::vector<float>(R * P, 0.f));
-  v_.m2 = up(m2_, std::vector<float>(R * P, 0.f));
+  v_.m1 = up(m1_, m1);
+  v_.m2 = up(m2_, m2);
   v_.bias_correction1 = alloc(bc1_, R);
   v_.bias_correction2 = alloc(bc2_, R);
   v_.clip_scale = alloc(clip_scale_, R);
@@ -416,12 +423,26 @@ void Bucket::fetch_diverged(std::vector<std::int64_t>& out) {
 }
 
 void Bucket::fetch_params(std::vector<ReplicaModel>& models) {
-  std::vector<float> p(static_cast<std::size_t>(v_.R) * v_.P);
-  DALESIM_CUDA_CHECK(cudaMemcpyAsync(p.data(), v_.params, p.size() * sizeof(float), cudaMemcpyDeviceToHost, stream_));
+  const std::size_t n = static_cast<std::size_t>(v_.R) * v_.P;
+  std::vector<float> p(n), m1(n), m2(n);
+  std::vector<long long> adam_steps(v_.R), diverged(v_.R);
+  DALESIM_CUDA_CHECK(cudaMemcpyAsync(p.data(), v_.params, n * sizeof(float), cudaMemcpyDeviceToHost, stream_));
+  DALESIM_CUDA_CHECK(cudaMemcpyAsync(m1.data(), v_.m1, n * sizeof(float), cudaMemcpyDeviceToHost, stream_));
+  DALESIM_CUDA_CHECK(cudaMemcpyAsync(m2.data(), v_.m2, n * sizeof(float), cudaMemcpyDeviceToHost, stream_));
+  DALESIM_CUDA_CHECK(cudaMemcpyAsync(adam_steps.data(), v_.adam_steps, v_.R * sizeof(long long),
+                                     cudaMemcpyDeviceToHost, stream_));
+  DALESIM_CUDA_CHECK(cudaMemcpyAsync(diverged.data(), v_.diverged_step, v_.R * sizeof(long long),
+                                     cudaMemcpyDeviceToHost, stream_));
   synchronize();
-  for (int k = 0; k < v_.R; ++k)
-    models[members_[k]].params.assign(p.begin() + static_cast<std::ptrdiff_t>(k) * v_.P,
-                                      p.begin() + static_cast<std::ptrdiff_t>(k + 1) * v_.P);
+  for (int k = 0; k < v_.R; ++k) {
+    ReplicaModel& m = models[members_[k]];
+    const auto begin = static_cast<std::ptrdiff_t>(k) * v_.P, end = begin + v_.P;
+    m.params.assign(p.begin() + begin, p.begin() + end);
+    m.moment1.assign(m1.begin() + begin, m1.begin() + end);
+    m.moment2.assign(m2.begin() + begin, m2.begin() + end);
+    m.adam_steps = adam_steps[k];
+    m.diverged_step = diverged[k];
+  }
 }
 
 class CudaBackend final : public Backend {
@@ -476,7 +497,9 @@ class CudaBackend final : public Backend {
   }
 
   std::vector<std::int64_t> diverged_steps() const override {
-    std::vector<std::int64_t> out(models_ ? models_->size() : 0, -1);
+    std::vector<std::int64_t> out;
+    if (models_)
+      for (const ReplicaModel& m : *models_) out.push_back(m.diverged_step);  // before the first step: as uploaded
     for (auto& b : buckets_) b->fetch_diverged(out);
     return out;
   }

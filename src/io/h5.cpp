@@ -3,6 +3,9 @@
 
 #include <hdf5_hl.h>
 
+#include <unistd.h>
+
+#include <cerrno>
 #include <cstring>
 #include <stdexcept>
 
@@ -401,21 +404,17 @@ Dataset Location::create_dataset(const std::string& name, hid_t file_type, const
   return Dataset(id, H5Dclose, file_, p);
 }
 
-Dataset Location::open_dataset(const std::string& name) const {
+Dataset Location::open_dataset(const std::string& name, const PropList& access) const {
   std::string p = child_path(name);
-  hid_t id = H5_CHECKED(H5Dopen2, file_ + ":" + p, id_, name.c_str(), H5P_DEFAULT);
+  hid_t id = H5_CHECKED(H5Dopen2, file_ + ":" + p, id_, name.c_str(), access.valid() ? access.id() : H5P_DEFAULT);
   return Dataset(id, H5Dclose, file_, p);
 }
 
-File File::create(const std::string& path, bool truncate) {
-  silence_errors();
-  unsigned flags = truncate ? H5F_ACC_TRUNC : H5F_ACC_EXCL;
-  PropList fcpl = PropList::file_create();
-  fcpl.track_link_creation_order();
-  fcpl.track_attribute_creation_order();
-  // Dirty metadata stays in memory until the next flush instead of being evicted to disk in between:
-  // a run killed between checkpoints then leaves the file as it was at the last flush (with
-  // evictions, object headers and chunk indexes half a checkpoint ahead made data unreadable).
+namespace {
+// Dirty metadata stays in memory until the next flush instead of being evicted to disk in between:
+// a run killed between flushes then leaves the file as it was at the last flush (with evictions,
+// object headers and chunk indexes half a checkpoint ahead made data unreadable).
+PropList writer_file_access() {
   PropList fapl = PropList::file_access();
   H5AC_cache_config_t mdc;
   mdc.version = H5AC__CURR_CACHE_CONFIG_VERSION;
@@ -425,7 +424,25 @@ File File::create(const std::string& path, bool truncate) {
   mdc.flash_incr_mode = H5C_flash_incr__off;
   mdc.decr_mode = H5C_decr__off;
   H5_CHECKED(H5Pset_mdc_config, "file access plist", fapl.id(), &mdc);
+  return fapl;
+}
+}  // namespace
+
+File File::create(const std::string& path, bool truncate) {
+  silence_errors();
+  unsigned flags = truncate ? H5F_ACC_TRUNC : H5F_ACC_EXCL;
+  PropList fcpl = PropList::file_create();
+  fcpl.track_link_creation_order();
+  fcpl.track_attribute_creation_order();
+  PropList fapl = writer_file_access();
   hid_t id = H5_CHECKED(H5Fcreate, path + ":/", path.c_str(), flags, fcpl.id(), fapl.id());
+  return File(id, H5Fclose, path, "/");
+}
+
+File File::open_read_write(const std::string& path) {
+  silence_errors();
+  PropList fapl = writer_file_access();
+  hid_t id = H5_CHECKED(H5Fopen, path + ":/", path.c_str(), H5F_ACC_RDWR, fapl.id());
   return File(id, H5Fclose, path, "/");
 }
 
@@ -449,5 +466,14 @@ File File::open_read_only(const std::string& path) {
 }
 
 void File::flush() { H5_CHECKED(H5Fflush, where(), id_, H5F_SCOPE_GLOBAL); }
+
+void File::sync() {
+  flush();
+  void* handle = nullptr;
+  H5_CHECKED(H5Fget_vfd_handle, where(), id_, H5P_DEFAULT, &handle);
+  // The default (sec2) driver's handle is a pointer to its POSIX file descriptor.
+  if (handle && ::fsync(*static_cast<int*>(handle)) != 0)
+    throw std::runtime_error("fsync failed on " + file_ + ": " + std::strerror(errno));
+}
 
 }  // namespace dalesim::h5

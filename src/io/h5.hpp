@@ -186,7 +186,7 @@ class Location : public Object {
   Group open_group(const std::string& name) const;
   Dataset create_dataset(const std::string& name, hid_t file_type, const Dataspace& space,
                          const PropList& create = PropList(), const PropList& access = PropList());
-  Dataset open_dataset(const std::string& name) const;
+  Dataset open_dataset(const std::string& name, const PropList& access = PropList()) const;
 
  protected:
   std::string child_path(const std::string& name) const;
@@ -209,7 +209,11 @@ class File : public Location {
   // (as netCDF-4 wants); `truncate` replaces an existing one, otherwise an existing file is an error.
   static File create(const std::string& path, bool truncate);
   static File open_read_only(const std::string& path);
+  // Opens an existing file to append to, with the same metadata caching as create().
+  static File open_read_write(const std::string& path);
   void flush();
+  // Flushes, then asks the operating system to put the file on disk (fsync).
+  void sync();
 
  private:
   using Location::Location;

@@ -7,9 +7,11 @@
 #include <set>
 
 #include "dalesim/history.hpp"
+#include "dalesim/model.hpp"
 #include "dalesim/sweep.hpp"
 #include "io/h5.hpp"
 #include "io/merge.hpp"
+#include "io/run_files.hpp"
 #include "sweep/shard.hpp"
 
 namespace dalesim {
@@ -237,7 +239,7 @@ MergeResult merge_run_files(const std::vector<std::string>& inputs, const std::s
   info.device = join_unique(devices);
   info.git_hash = attr_or(in[0].file, "git_hash");
   info.engine_version = attr_or(in[0].file, "dalesim_version");
-  std::unique_ptr<HistoryWriter> writer = create_hdf5_writer(output, sweep, rows, info, overwrite);
+  std::unique_ptr<HistoryWriter> writer = create_hdf5_writer(output, sweep, rows, info, overwrite, /*two_copies=*/false);
   try {
     // History: each shard's [S, R_k] tables scattered into rows of R.
     const std::size_t S = history_step.size(), C = ckpt_step.size();
@@ -308,6 +310,29 @@ MergeResult merge_run_files(const std::vector<std::string>& inputs, const std::s
       }
       writer->append_checkpoint(ckpt_step[c], diag, weights);
     }
+    // The final training state, as a single run's file holds it (/resume), when every shard has one.
+    bool have_state = true;
+    for (const Input& x : in) have_state = have_state && x.file.is_group("resume");
+    std::vector<ReplicaModel> state(have_state ? R : 0);
+    if (have_state) {
+      std::int64_t next = -1;
+      for (const Input& x : in) {
+        SavedState saved = read_saved_state(x.path);
+        if (saved.params.size() != x.target.size() || (next >= 0 && saved.point.next_iteration != next))
+          throw InputError(x.path + ": its resume state (/resume) does not match its replicas or the other shards'");
+        next = saved.point.next_iteration;
+        for (std::size_t m = 0; m < x.target.size(); ++m) {
+          ReplicaModel& st = state[x.target[m]];
+          st.cfg = &sweep.replicas[x.target[m]];
+          st.params = std::move(saved.params[m]);
+          st.moment1 = std::move(saved.moment1[m]);
+          st.moment2 = std::move(saved.moment2[m]);
+          st.adam_steps = saved.adam_steps[m];
+          st.diverged_step = saved.diverged_step[m];
+        }
+      }
+      writer->save_resume_point(next, state);
+    }
     writer->set_replica_status(status, diverged_step);
     writer->close();
     MergeResult res;
@@ -318,7 +343,7 @@ MergeResult merge_run_files(const std::vector<std::string>& inputs, const std::s
     return res;
   } catch (...) {
     writer.reset();
-    fs::remove(output, ec);  // never leave a half-merged file behind
+    remove_run_file(output);  // never leave a half-merged file behind
     throw;
   }
 }

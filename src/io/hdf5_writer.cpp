@@ -1,5 +1,6 @@
-// The HDF5 history writer: creates the run's output file, writes the root attributes and the
-// /replicas table, then appends /history rows and /checkpoints (layout: docs/hdf5-layout.md).
+// One copy of a run's HDF5 file (hdf5_writer.hpp): creates the layout or reopens it, writes the
+// root attributes and the /replicas table, appends /history rows, /checkpoints and /resume
+// (layout: docs/hdf5-layout.md).
 #include <algorithm>
 #include <ctime>
 #include <filesystem>
@@ -10,7 +11,10 @@
 #include <stdexcept>
 #include <tuple>
 
+#include "io/hdf5_writer.hpp"
+
 #include "dalesim/history.hpp"
+#include "dalesim/model.hpp"
 #include "dalesim/version.hpp"
 #include "io/h5.hpp"
 #include "io/replica_table.hpp"
@@ -199,50 +203,15 @@ h5::Dataset make_extendible(h5::Location& parent, const std::string& name, hid_t
   return ds;
 }
 
-// Replicas of one (N, I, O): their weights share datasets [C, R_g, ...] under /checkpoints/weights.
-struct ShapeGroup {
-  int N = 0, I = 0, O = 0;
-  std::vector<int> members;  // positions in the rows / the R axis
-  h5::Group group;
-  h5::Dataset replica, W_rec, W_dale, W_free, W_in, W_out, b, b_out, alpha, singular_values, logw_hist_e, logw_hist_i;
-};
-
-class Hdf5Writer final : public HistoryWriter {
- public:
-  Hdf5Writer(const std::string& path, const Sweep& sweep, const std::vector<ReplicaRow>& rows, const RunInfo& info,
-             bool overwrite, bool* created);
-  ~Hdf5Writer() override = default;  // handles close in reverse order, the file last; status stays "running"
-  void append_history(std::int64_t step, const std::vector<StepMetrics>& per_replica) override;
-  void append_checkpoint(std::int64_t step, const std::vector<Diagnostics>& diag,
-                         const std::vector<ReplicaWeights>& weights) override;
-  void set_replica_status(const std::vector<ReplicaStatus>& status,
-                          const std::vector<std::int64_t>& diverged_step) override;
-  void close() override;
-
- private:
-  void check_open(const char* what) const;
-  void check_count(std::size_t n, const char* what) const;
-  void create_checkpoint_groups(const std::vector<ReplicaRow>& rows, const std::vector<Column>& columns,
-                                const std::vector<std::string>& coordinates);
-
-  std::string path_;
-  std::size_t R_ = 0;
-  bool closed_ = false;
-  h5::File file_;  // declared first: destroyed after every dataset below
-  h5::Dataset status_, diverged_step_;
-  h5::Dataset history_step_, checkpoint_step_;
-  std::vector<h5::Dataset> history_, checkpoints_;  // in kHistoryFields / kCheckpointFields order
-  std::vector<ShapeGroup> shapes_;
-};
+}  // namespace
 
 Hdf5Writer::Hdf5Writer(const std::string& path, const Sweep& sweep, const std::vector<ReplicaRow>& rows,
-                       const RunInfo& info, bool overwrite, bool* created)
+                       const RunInfo& info)
     : path_(path), R_(rows.size()) {
   if (rows.empty()) throw std::runtime_error("HDF5 writer for " + path + ": no replicas to record");
   for (const auto& row : rows)
     if (!row.config) throw std::runtime_error("HDF5 writer for " + path + ": a ReplicaRow has no config");
-  file_ = h5::File::create(path, overwrite);
-  *created = true;
+  file_ = h5::File::create(path, /*truncate=*/true);
 
   file_.set_attribute("format", "dalesim");
   file_.set_attribute("format_version", kFormatVersion);
@@ -302,7 +271,6 @@ Hdf5Writer::Hdf5Writer(const std::string& path, const Sweep& sweep, const std::v
   }
   write_coordinates(history, columns, coordinates, history_replica, history_);
   create_checkpoint_groups(rows, columns, coordinates);
-  file_.flush();
 }
 
 void Hdf5Writer::create_checkpoint_groups(const std::vector<ReplicaRow>& rows, const std::vector<Column>& columns,
@@ -400,33 +368,65 @@ void Hdf5Writer::create_checkpoint_groups(const std::vector<ReplicaRow>& rows, c
   }
 }
 
-void Hdf5Writer::check_open(const char* what) const {
-  if (closed_) throw std::logic_error(std::string("HDF5 writer for ") + path_ + ": " + what + " after close()");
+namespace {
+
+void check_count(const std::string& path, std::size_t n, std::size_t R, const char* what) {
+  if (n != R)
+    throw std::invalid_argument("HDF5 writer for " + path + ": " + what + " has " + std::to_string(n) +
+                                " entries, expected one per replica (" + std::to_string(R) + ")");
 }
 
-void Hdf5Writer::check_count(std::size_t n, const char* what) const {
-  if (n != R_)
-    throw std::invalid_argument("HDF5 writer for " + path_ + ": " + what + " has " + std::to_string(n) +
-                                " entries, expected one per replica (" + std::to_string(R_) + ")");
+// Reopened extendible datasets get a chunk cache as large as make_extendible gives new ones.
+h5::Dataset open_extendible(const h5::Location& parent, const std::string& name) {
+  h5::PropList access = h5::PropList::dataset_access();
+  access.set_chunk_cache(521, 2 * kMaxChunkBytes);
+  return parent.open_dataset(name, access);
 }
 
-void Hdf5Writer::append_history(std::int64_t step, const std::vector<StepMetrics>& per_replica) {
-  check_open("append_history");
-  check_count(per_replica.size(), "append_history's metrics");
-  history_step_.append_row(H5T_NATIVE_INT64, &step);
-  std::vector<double> row(R_);
-  for (std::size_t k = 0; k < history_.size(); ++k) {
-    for (std::size_t r = 0; r < R_; ++r) row[r] = per_replica[r].*kHistoryFields[k].member;
-    history_[k].append_row(H5T_NATIVE_DOUBLE, row.data());
+}  // namespace
+
+Hdf5Writer::Hdf5Writer(const std::string& path) : path_(path) {
+  file_ = h5::File::open_read_write(path);
+  const h5::Group replicas = file_.open_group("replicas");
+  status_ = replicas.open_dataset("status");
+  diverged_step_ = replicas.open_dataset("diverged_step");
+  R_ = status_.dims().at(0);
+  const std::vector<std::int64_t> ids = replicas.open_dataset("id").read_int64s();
+  std::map<std::int64_t, int> position;
+  for (std::size_t r = 0; r < ids.size(); ++r) position[ids[r]] = static_cast<int>(r);
+  const h5::Group history = file_.open_group("history");
+  history_step_ = open_extendible(history, "step");
+  for (const auto& f : kHistoryFields) history_.push_back(open_extendible(history, f.name));
+  const h5::Group ckpt = file_.open_group("checkpoints");
+  checkpoint_step_ = open_extendible(ckpt, "step");
+  for (const auto& f : kCheckpointFields) checkpoints_.push_back(open_extendible(ckpt, f.name));
+  const h5::Group weights = ckpt.open_group("weights");
+  for (const std::string& name : weights.child_names()) {
+    ShapeGroup g;
+    g.group = weights.open_group(name);
+    g.replica = g.group.open_dataset("replica");
+    for (std::int64_t id : g.replica.read_int64s()) g.members.push_back(position.at(id));
+    for (auto [ds, key] : {std::pair{&g.W_rec, "W_rec"}, {&g.W_dale, "W_dale"}, {&g.W_free, "W_free"},
+                           {&g.W_in, "W_in"}, {&g.W_out, "W_out"}, {&g.b, "b"}, {&g.b_out, "b_out"},
+                           {&g.alpha, "alpha"}, {&g.singular_values, "singular_values"},
+                           {&g.logw_hist_e, "logw_hist_e"}, {&g.logw_hist_i, "logw_hist_i"}})
+      *ds = open_extendible(g.group, key);
+    const h5::Dims din = g.W_in.dims(), dout = g.W_out.dims();
+    g.N = static_cast<int>(din.at(2));
+    g.I = static_cast<int>(din.at(3));
+    g.O = static_cast<int>(dout.at(2));
+    shapes_.push_back(std::move(g));
   }
 }
 
-void Hdf5Writer::append_checkpoint(std::int64_t step, const std::vector<Diagnostics>& diag,
-                                   const std::vector<ReplicaWeights>& weights) {
-  check_open("append_checkpoint");
-  check_count(diag.size(), "append_checkpoint's diagnostics");
-  check_count(weights.size(), "append_checkpoint's weights");
-  // Check every size before writing anything, so that a bad call leaves the datasets aligned.
+void Hdf5Writer::check_history(const std::vector<StepMetrics>& per_replica) const {
+  check_count(path_, per_replica.size(), R_, "append_history's metrics");
+}
+
+void Hdf5Writer::check_checkpoint(const std::vector<Diagnostics>& diag,
+                                  const std::vector<ReplicaWeights>& weights) const {
+  check_count(path_, diag.size(), R_, "append_checkpoint's diagnostics");
+  check_count(path_, weights.size(), R_, "append_checkpoint's weights");
   for (const ShapeGroup& g : shapes_) {
     for (int r : g.members) {
       const ReplicaWeights& w = weights[r];
@@ -443,6 +443,29 @@ void Hdf5Writer::append_checkpoint(std::int64_t step, const std::vector<Diagnost
                                     ", I=" + std::to_string(g.I) + ", O=" + std::to_string(g.O));
     }
   }
+}
+
+void Hdf5Writer::check_state(const std::vector<ReplicaModel>& models) const {
+  check_count(path_, models.size(), R_, "the resume state");
+  for (const ReplicaModel& m : models)
+    if ((!m.moment1.empty() && m.moment1.size() != m.params.size()) ||
+        (!m.moment2.empty() && m.moment2.size() != m.params.size()))
+      throw std::invalid_argument("HDF5 writer for " + path_ + ": optimiser state and parameters differ in size");
+}
+
+void Hdf5Writer::append_history(std::int64_t step, const std::vector<StepMetrics>& per_replica) {
+  check_history(per_replica);
+  history_step_.append_row(H5T_NATIVE_INT64, &step);
+  std::vector<double> row(R_);
+  for (std::size_t k = 0; k < history_.size(); ++k) {
+    for (std::size_t r = 0; r < R_; ++r) row[r] = per_replica[r].*kHistoryFields[k].member;
+    history_[k].append_row(H5T_NATIVE_DOUBLE, row.data());
+  }
+}
+
+void Hdf5Writer::append_checkpoint(std::int64_t step, const std::vector<Diagnostics>& diag,
+                                   const std::vector<ReplicaWeights>& weights) {
+  check_checkpoint(diag, weights);
   checkpoint_step_.append_row(H5T_NATIVE_INT64, &step);
   std::vector<double> row(R_);
   for (std::size_t k = 0; k < checkpoints_.size(); ++k) {
@@ -476,25 +499,102 @@ void Hdf5Writer::append_checkpoint(std::int64_t step, const std::vector<Diagnost
     for (int r : g.members) buf.push_back(weights[r].alpha);
     g.alpha.append_row(H5T_NATIVE_FLOAT, buf.data());
   }
-  file_.flush();  // crash safety: a killed run keeps everything up to here
+}
+
+void Hdf5Writer::write_resume_state(std::int64_t next_iteration, const std::vector<ReplicaModel>& models) {
+  check_state(models);
+  std::vector<std::int64_t> offset{0}, adam_steps, diverged;
+  bool f64 = false;
+  for (const ReplicaModel& m : models) {
+    offset.push_back(offset.back() + static_cast<std::int64_t>(m.params.size()));
+    adam_steps.push_back(m.adam_steps);
+    diverged.push_back(m.diverged_step);
+    f64 = f64 || (m.cfg && m.cfg->train.precision == Precision::f64);
+  }
+  const hsize_t P = static_cast<hsize_t>(offset.back());
+  std::vector<double> params, m1, m2;
+  params.reserve(P), m1.reserve(P), m2.reserve(P);
+  for (const ReplicaModel& m : models) {
+    params.insert(params.end(), m.params.begin(), m.params.end());
+    auto add = [&](std::vector<double>& out, const std::vector<double>& v) {
+      if (v.empty()) out.resize(out.size() + m.params.size(), 0.0);
+      else out.insert(out.end(), v.begin(), v.end());
+    };
+    add(m1, m.moment1);
+    add(m2, m.moment2);
+  }
+  // Fixed-size, contiguous, uncompressed: every save overwrites the same bytes, so the file
+  // does not grow. float32 when every replica trains in float32 (its values are exact there).
+  if (!file_.exists("resume")) {
+    h5::Group g = file_.create_group("resume");
+    describe(g, "the training state at the last save point, for `dalesim run --resume`: each replica's "
+                "parameters (its flat layout) and optimiser state; attribute next_iteration says where to go on");
+    const hid_t real = f64 ? H5T_IEEE_F64LE : H5T_IEEE_F32LE;
+    const std::size_t n_rep = models.size();
+    const struct {
+      const char* name;
+      hid_t type;
+      hsize_t n;
+      const char* description;
+    } datasets[] = {
+        {"offset", H5T_STD_I64LE, n_rep + 1, "replica r's values are entries offset[r] .. offset[r+1] of params, moment1, moment2"},
+        {"params", real, P, "parameters, layout order"},
+        {"moment1", real, P, "momentum buffer or Adam's first moment"},
+        {"moment2", real, P, "Adam's second moment"},
+        {"adam_steps", H5T_STD_I64LE, n_rep, "Adam updates so far (bias correction)"},
+        {"diverged_step", H5T_STD_I64LE, n_rep, "iteration at which the replica diverged, -1 if live"},
+    };
+    for (const auto& d : datasets) {
+      h5::Dataset ds = g.create_dataset(d.name, d.type, h5::Dataspace::simple({d.n}));
+      describe(ds, d.description);
+    }
+  }
+  h5::Group g = file_.open_group("resume");
+  h5::Dataset off = g.open_dataset("offset");
+  if (off.dims().at(0) != offset.size() || g.open_dataset("params").dims().at(0) != P)
+    throw std::invalid_argument("HDF5 writer for " + path_ + ": the resume state changed size");
+  off.write(H5T_NATIVE_INT64, offset.data());
+  g.open_dataset("params").write(H5T_NATIVE_DOUBLE, params.data());
+  g.open_dataset("moment1").write(H5T_NATIVE_DOUBLE, m1.data());
+  g.open_dataset("moment2").write(H5T_NATIVE_DOUBLE, m2.data());
+  g.open_dataset("adam_steps").write(H5T_NATIVE_INT64, adam_steps.data());
+  g.open_dataset("diverged_step").write(H5T_NATIVE_INT64, diverged.data());
+  g.set_attribute("next_iteration", next_iteration);
+  g.set_attribute("history_rows", static_cast<std::int64_t>(history_step_.dims().at(0)));
+  g.set_attribute("checkpoint_rows", static_cast<std::int64_t>(checkpoint_step_.dims().at(0)));
 }
 
 void Hdf5Writer::set_replica_status(const std::vector<ReplicaStatus>& status,
                                     const std::vector<std::int64_t>& diverged_step) {
-  check_open("set_replica_status");
-  check_count(status.size(), "set_replica_status's status");
-  check_count(diverged_step.size(), "set_replica_status's diverged_step");
+  check_count(path_, status.size(), R_, "set_replica_status's status");
+  check_count(path_, diverged_step.size(), R_, "set_replica_status's diverged_step");
   std::vector<std::string> names;
   for (ReplicaStatus s : status) names.emplace_back(to_string(s));
   status_.write_strings(names);
   diverged_step_.write(H5T_NATIVE_INT64, diverged_step.data());
 }
 
+void Hdf5Writer::truncate(std::size_t history_rows, std::size_t checkpoint_rows) {
+  auto cut = [](h5::Dataset& ds, std::size_t rows) {
+    h5::Dims d = ds.dims();
+    if (d.at(0) > rows) {
+      d[0] = rows;
+      ds.set_extent(d);
+    }
+  };
+  cut(history_step_, history_rows);
+  for (h5::Dataset& ds : history_) cut(ds, history_rows);
+  cut(checkpoint_step_, checkpoint_rows);
+  for (h5::Dataset& ds : checkpoints_) cut(ds, checkpoint_rows);
+  for (ShapeGroup& g : shapes_)
+    for (h5::Dataset* ds : {&g.W_rec, &g.W_dale, &g.W_free, &g.W_in, &g.W_out, &g.b, &g.b_out, &g.alpha,
+                            &g.singular_values, &g.logw_hist_e, &g.logw_hist_i})
+      cut(*ds, checkpoint_rows);
+}
+
 void Hdf5Writer::close() {
-  if (closed_) return;
-  closed_ = true;  // even if closing fails below: the destructor then just releases the handles
   file_.set_attribute("status", "complete");
-  file_.flush();  // throws if the last writes fail (e.g. a full disk)
+  file_.sync();  // throws if the last writes fail (e.g. a full disk)
   for (ShapeGroup& g : shapes_)
     for (h5::Dataset* ds : {&g.replica, &g.W_rec, &g.W_dale, &g.W_free, &g.W_in, &g.W_out, &g.b, &g.b_out,
                             &g.alpha, &g.singular_values, &g.logw_hist_e, &g.logw_hist_i})
@@ -504,32 +604,6 @@ void Hdf5Writer::close() {
   for (h5::Dataset* ds : {&status_, &diverged_step_, &history_step_, &checkpoint_step_}) ds->close();
   for (ShapeGroup& g : shapes_) g.group.close();
   file_.close();
-}
-
-}  // namespace
-
-std::unique_ptr<HistoryWriter> create_hdf5_writer(const std::string& path, const Sweep& sweep,
-                                                  const std::vector<ReplicaRow>& rows, const RunInfo& info,
-                                                  bool overwrite) {
-  namespace fs = std::filesystem;
-  std::error_code ec;
-  if (fs::exists(path, ec) && !overwrite)
-    throw std::runtime_error("output file " + path + " already exists; pass --force to overwrite it");
-  fs::path dir = fs::path(path).parent_path();
-  if (!dir.empty() && !fs::is_directory(dir, ec))
-    throw std::runtime_error("cannot create output file " + path + ": directory " + dir.string() +
-                             " does not exist");
-  bool created = false;  // set once the file exists: only then is it ours to remove on failure
-  try {
-    h5::silence_errors();
-    return std::make_unique<Hdf5Writer>(path, sweep, rows, info, overwrite, &created);
-  } catch (const std::exception& e) {
-    if (created) fs::remove(path, ec);  // never leave a half-written file behind
-    std::string what = e.what();
-    if (!created && what.find("H5Fcreate") != std::string::npos)
-      throw std::runtime_error("cannot create output file " + path + " (is the directory writable?): " + what);
-    throw;
-  }
 }
 
 }  // namespace dalesim

@@ -16,6 +16,7 @@
 #include "diagnostics/diagnostics.hpp"
 #include "diagnostics/geometry.hpp"
 #include "diagnostics/probe.hpp"
+#include "train/interrupt.hpp"
 #include "train/progress.hpp"
 
 namespace dalesim {
@@ -169,6 +170,20 @@ RunResult run_sweep(const Sweep& sweep, const RunOptions& options, std::ostream&
                          task.chance_accuracy()};
     models[r] = init_replica(sweep.replicas[r], task.n_inputs(), task.n_outputs());
   });
+  // The references of the diagnostics, from the initial models (a resumed run draws them again):
+  // W_rec at step 0, and a fixed probe batch per data stream with each replica's activity on it.
+  std::vector<std::vector<float>> w0(R);
+  for (int r = 0; r < R; ++r) w0[r] = to_weights(models[r]).W_rec;
+  std::vector<Batch> probes(plan.tasks.size());
+  for (std::size_t s = 0; s < plan.tasks.size(); ++s)
+    plan.tasks[s]->generate(plan.stream_cfg[s]->data_seed, kProbeIteration, plan.stream_cfg[s]->task.batch, probes[s]);
+  std::vector<ProbeActivity> probe0(R);
+  parallel_for(R, n_threads, [&](int r) { probe0[r] = probe_activity(models[r], probes[plan.stream_of[r]]); });
+
+  // A resumed run continues from the training state of its last save point.
+  ResumePoint resume_point;
+  if (options.resume) resume_point = read_resume_point(options.output, models);
+  const std::int64_t first_iteration = resume_point.next_iteration;
   try {
     backend->upload(models);
   } catch (const ConfigError& e) {
@@ -188,19 +203,15 @@ RunResult run_sweep(const Sweep& sweep, const RunOptions& options, std::ostream&
   info.shard_index = options.shard_index;
   info.shard_count = options.shard_count;
   info.sweep_n_replicas = options.sweep_n_replicas;
-  std::unique_ptr<HistoryWriter> writer = create_hdf5_writer(options.output, sweep, rows, info, options.overwrite);
+  std::unique_ptr<HistoryWriter> writer =
+      options.resume ? resume_hdf5_writer(options.output, resume_point, info)
+                     : create_hdf5_writer(options.output, sweep, rows, info, options.overwrite);
   log << result.backend_line << "; " << R << " replicas, " << plan.tasks.size() << " distinct batch stream"
-      << (plan.tasks.size() == 1 ? "" : "s") << ", " << tc.n_steps << " steps\n";
+      << (plan.tasks.size() == 1 ? "" : "s") << ", " << tc.n_steps << " steps";
+  if (options.resume) log << ", resumed at step " << first_iteration;
+  log << "\n";
 
-  std::vector<std::vector<float>> w0(R);
-  for (int r = 0; r < R; ++r) w0[r] = to_weights(models[r]).W_rec;
   std::vector<Diagnostics> final_diag;
-  // A fixed probe batch per data stream for the rich-vs-lazy measures, and each replica's activity
-  // on it at step 0.
-  std::vector<Batch> probes(plan.tasks.size());
-  for (std::size_t s = 0; s < plan.tasks.size(); ++s)
-    plan.tasks[s]->generate(plan.stream_cfg[s]->data_seed, kProbeIteration, plan.stream_cfg[s]->task.batch, probes[s]);
-  std::vector<ProbeActivity> probe0(R);
   auto checkpoint = [&](std::int64_t step) {
     std::vector<ReplicaWeights> weights(R);
     std::vector<Diagnostics> diag(R);
@@ -208,9 +219,7 @@ RunResult run_sweep(const Sweep& sweep, const RunOptions& options, std::ostream&
       weights[r] = to_weights(models[r]);
       Diagnostics& d = diag[r];
       d = compute_diagnostics(weights[r], w0[r], sweep.replicas[r].model.n_exc());
-      const ProbeActivity now = probe_activity(models[r], probes[plan.stream_of[r]]);
-      if (step == 0) probe0[r] = now;
-      const ProbeComparison c = compare_probes(probe0[r], now);
+      const ProbeComparison c = compare_probes(probe0[r], probe_activity(models[r], probes[plan.stream_of[r]]));
       d.rep_alignment = c.rep_alignment;
       d.sign_similarity = c.sign_similarity;
       d.units_unchanged = c.units_unchanged;
@@ -225,16 +234,16 @@ RunResult run_sweep(const Sweep& sweep, const RunOptions& options, std::ostream&
     });
     evaluate_heldout(*backend, plan, n_threads, diag);
     final_diag = diag;
-    writer->append_checkpoint(step, diag, weights);
+    writer->append_checkpoint(step, diag, weights, &models);  // with the state to resume from
   };
-  checkpoint(0);
+  if (!options.resume) checkpoint(0);
 
-  Progress progress(tc.n_steps, R, options.output + ".progress", options.progress);
+  Progress progress(tc.n_steps, R, options.output + ".progress", options.progress, first_iteration);
   std::vector<Batch> batches(plan.tasks.size());
   std::vector<const Batch*> batch_of(R);
   for (int r = 0; r < R; ++r) batch_of[r] = &batches[plan.stream_of[r]];
   std::vector<StepMetrics> metrics;
-  for (std::int64_t it = 0; it < tc.n_steps; ++it) {
+  for (std::int64_t it = first_iteration; it < tc.n_steps; ++it) {
     parallel_for(static_cast<int>(batches.size()), n_threads, [&](int s) {
       plan.tasks[s]->generate(plan.stream_cfg[s]->data_seed, it, plan.stream_cfg[s]->task.batch, batches[s]);
     });
@@ -266,6 +275,36 @@ RunResult run_sweep(const Sweep& sweep, const RunOptions& options, std::ostream&
       checkpoint(done);
     }
     progress.update(it, mean_loss, n_div, log_row);
+    if (const int signal = stop_requested(); signal != 0 && done < tc.n_steps) {
+      // Asked to stop: save where we are (no checkpoint row, so that a resumed run's file equals
+      // an uninterrupted one) and leave the file unfinished.
+      backend->download(models);
+      writer->save_resume_point(done, models);
+      progress.finish("interrupted");
+      result.interrupted_by = signal;
+      result.stopped_at = done;
+      result.diverged_step = backend->diverged_steps();
+      result.seconds = progress.elapsed_seconds();
+      return result;
+    }
+  }
+  if (result.final_metrics.empty()) {
+    // Resumed after the last step (killed while closing): the last row is in the file already.
+    const RunFile f = read_run_file(options.output);
+    result.final_metrics.resize(R);
+    const std::size_t S = f.history_step.size();
+    for (std::size_t k = 0; k < f.history_metric_names.size() && S > 0; ++k)
+      for (int r = 0; r < R; ++r) {
+        const double v = f.history[k][(S - 1) * R + r];
+        const std::string& name = f.history_metric_names[k];
+        StepMetrics& m = result.final_metrics[r];
+        if (name == "loss") m.loss = v;
+        else if (name == "accuracy") m.accuracy = v;
+        else if (name == "alpha") m.alpha = v;
+        else if (name == "grad_norm") m.grad_norm = v;
+        else if (name == "mean_rate") m.mean_rate = v;
+        else if (name == "dale_violation") m.dale_violation = v;
+      }
   }
 
   result.diverged_step = backend->diverged_steps();

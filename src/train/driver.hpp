@@ -15,6 +15,7 @@ namespace dalesim {
 struct RunOptions {
   std::string output;          // HDF5 path
   bool overwrite = false;      // --force
+  bool resume = false;         // continue the unfinished run in `output` (--resume)
   std::string backend = "auto";
   int n_threads = 0;
   std::string command_line;
@@ -30,6 +31,9 @@ struct RunResult {
   std::vector<std::int64_t> diverged_step;
   double seconds = 0;
   std::string backend_line;  // which backend was chosen and why
+  // A run stopped by SIGINT/SIGTERM: the signal and the iteration it can be resumed from.
+  int interrupted_by = 0;
+  std::int64_t stopped_at = 0;
 };
 
 // Checks the sweep-wide settings that must agree across replicas (step counts, cadences) and the

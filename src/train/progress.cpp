@@ -9,13 +9,17 @@
 
 namespace dalesim {
 
-Progress::Progress(std::int64_t n_steps, int n_replicas, const std::string& log_path, bool live)
-    : n_steps_(n_steps), n_replicas_(n_replicas), live_(live), start_(std::chrono::steady_clock::now()) {
+Progress::Progress(std::int64_t n_steps, int n_replicas, const std::string& log_path, bool live,
+                   std::int64_t first_step)
+    : n_steps_(n_steps), first_step_(first_step), n_replicas_(n_replicas), live_(live),
+      start_(std::chrono::steady_clock::now()) {
   last_draw_ = start_ - std::chrono::seconds(1);
   if (!log_path.empty()) {
-    log_.open(log_path, std::ios::trunc);
+    log_.open(log_path, first_step > 0 ? std::ios::app : std::ios::trunc);
     if (log_)
-      log_ << "{\"event\":\"start\",\"n_steps\":" << n_steps << ",\"n_replicas\":" << n_replicas << "}\n" << std::flush;
+      log_ << "{\"event\":\"start\",\"n_steps\":" << n_steps << ",\"n_replicas\":" << n_replicas
+           << ",\"first_step\":" << first_step << "}\n"
+           << std::flush;
   }
 }
 
@@ -30,7 +34,7 @@ double Progress::elapsed_seconds() const {
 void Progress::update(std::int64_t step, double mean_loss, int n_diverged, bool logged_row) {
   const double elapsed = elapsed_seconds();
   const double done = static_cast<double>(step + 1);
-  const double rate = elapsed > 0 ? done / elapsed : 0.0;
+  const double rate = elapsed > 0 ? (done - static_cast<double>(first_step_)) / elapsed : 0.0;
   const double eta = rate > 0 ? (n_steps_ - done) / rate : 0.0;
   if (logged_row) {  // loss and divergence are only known on logged steps
     last_loss_ = mean_loss;

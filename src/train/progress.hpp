@@ -11,7 +11,8 @@ namespace dalesim {
 
 class Progress {
  public:
-  Progress(std::int64_t n_steps, int n_replicas, const std::string& log_path, bool live);
+  // A resumed run starts at `first_step`; its log is appended to, with a second start event.
+  Progress(std::int64_t n_steps, int n_replicas, const std::string& log_path, bool live, std::int64_t first_step = 0);
   ~Progress();
   // Called after step `step` (0-based) completes; loss and divergence count matter only when
   // `logged_row` (they are measured on logged steps).
@@ -20,7 +21,7 @@ class Progress {
   double elapsed_seconds() const;
 
  private:
-  std::int64_t n_steps_;
+  std::int64_t n_steps_, first_step_;
   int n_replicas_;
   bool live_;
   std::ofstream log_;

@@ -1,0 +1,300 @@
+// Crash safety and --resume of the real `dalesim run` process: killed with SIGKILL at random
+// moments, stopped by SIGTERM/SIGINT, refused against another sweep, stopped by a full disk. A
+// resumed run's file must equal an uninterrupted run's, dataset by dataset, bit for bit (CPU).
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <functional>
+#include <random>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "dalesim/history.hpp"
+#include "io/h5.hpp"
+#include "test_paths.hpp"
+
+namespace {
+
+namespace fs = std::filesystem;
+using namespace std::chrono_literals;
+
+// 4 replicas (mix and colei, two seeds) trained for 240 steps with a checkpoint every 20: about
+// a second on one thread, with many commits for a kill to land in.
+const char* kSweep = R"(
+name = "resume-test"
+[model]
+n_units = 12
+[task]
+name = "adding"
+T = 8
+batch = 8
+[train]
+optimizer = "adam"
+lr = 0.01
+n_steps = 240
+log_every = 5
+checkpoint_every = 20
+[sweep]
+seeds = 2
+[sweep.grid]
+"model.arch" = ["mix", "colei"]
+)";
+
+// A child `dalesim` process with its output in a file; optionally under a file-size limit.
+class Child {
+ public:
+  Child(const std::vector<std::string>& args, const std::string& log, rlim_t file_size_limit = RLIM_INFINITY) {
+    pid_ = fork();
+    if (pid_ == 0) {
+      if (file_size_limit != RLIM_INFINITY) {
+        rlimit lim{file_size_limit, file_size_limit};
+        setrlimit(RLIMIT_FSIZE, &lim);
+      }
+      std::FILE* out = std::freopen(log.c_str(), "w", stdout);
+      if (!out || dup2(fileno(stdout), STDERR_FILENO) < 0) _exit(127);
+      std::vector<std::string> argv_s{dalesim::test::binary_path()};
+      argv_s.insert(argv_s.end(), args.begin(), args.end());
+      std::vector<char*> argv;
+      for (std::string& a : argv_s) argv.push_back(a.data());
+      argv.push_back(nullptr);
+      execv(argv[0], argv.data());
+      _exit(127);
+    }
+  }
+  void signal(int sig) const { ::kill(pid_, sig); }
+  // Exit code, or -signal when killed.
+  int wait() const {
+    int status = 0;
+    if (waitpid(pid_, &status, 0) != pid_) return -1000;
+    return WIFEXITED(status) ? WEXITSTATUS(status) : -WTERMSIG(status);
+  }
+  pid_t pid() const { return pid_; }
+
+ private:
+  pid_t pid_ = -1;
+};
+
+std::string read_text(const std::string& path) {
+  std::ifstream in(path);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+// Every dataset of `a` (recursively) is in `b` with the same shape and the same bytes (as doubles,
+// or as strings). Root attributes (times, command lines) are not compared.
+void expect_same_datasets(const std::string& a, const std::string& b) {
+  dalesim::h5::silence_errors();
+  const auto fa = dalesim::h5::File::open_read_only(a), fb = dalesim::h5::File::open_read_only(b);
+  int n_compared = 0;
+  std::function<void(const dalesim::h5::Location&, const dalesim::h5::Location&, const std::string&)> walk =
+      [&](const dalesim::h5::Location& x, const dalesim::h5::Location& y, const std::string& where) {
+        for (const std::string& name : x.child_names()) {
+          const std::string path = where + "/" + name;
+          ASSERT_TRUE(y.exists(name)) << path << " missing from " << b;
+          if (x.is_group(name)) {
+            walk(x.open_group(name), y.open_group(name), path);
+            continue;
+          }
+          const auto dx = x.open_dataset(name), dy = y.open_dataset(name);
+          ASSERT_EQ(dx.dims(), dy.dims()) << path;
+          ++n_compared;
+          if (dx.type().type_class() == H5T_STRING) {
+            EXPECT_EQ(dx.read_strings(), dy.read_strings()) << path;
+            continue;
+          }
+          const std::vector<double> vx = dx.read_doubles(), vy = dy.read_doubles();
+          ASSERT_EQ(vx.size(), vy.size()) << path;
+          EXPECT_EQ(std::memcmp(vx.data(), vy.data(), vx.size() * sizeof(double)), 0) << path << " differs";
+        }
+      };
+  walk(fa, fb, "");
+  EXPECT_GT(n_compared, 40) << "too few datasets compared";
+}
+
+class Resume : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = fs::path(::testing::TempDir()) / ("dalesim_resume_" + std::to_string(::getpid()));
+    fs::create_directories(dir_);
+    sweep_ = path("sweep.toml");
+    std::ofstream(sweep_) << kSweep;
+  }
+  void TearDown() override { fs::remove_all(dir_); }
+  std::string path(const std::string& name) const { return (dir_ / name).string(); }
+  std::vector<std::string> run_args(const std::string& out, std::vector<std::string> extra = {}) const {
+    std::vector<std::string> a{"run", sweep_, "-o", out, "--backend", "cpu", "--threads", "1", "-q"};
+    a.insert(a.end(), extra.begin(), extra.end());
+    return a;
+  }
+  // One uninterrupted run: the reference.
+  const std::string& reference() {
+    if (reference_.empty()) {
+      reference_ = path("reference.h5");
+      EXPECT_EQ(Child(run_args(reference_), path("reference.log")).wait(), 0) << read_text(path("reference.log"));
+    }
+    return reference_;
+  }
+  // Waits until the run's progress log has reached `step` (or the child has ended).
+  void wait_for_step(const std::string& out, int step) const {
+    for (int k = 0; k < 6000; ++k) {
+      const std::string log = read_text(out + ".progress");
+      const auto at = log.rfind("\"step\":");
+      if (at != std::string::npos && std::stoi(log.substr(at + 7)) >= step) return;
+      std::this_thread::sleep_for(1ms);
+    }
+  }
+  fs::path dir_;
+  std::string sweep_, reference_;
+};
+
+// The file a killed run left: it opens, holds the history rows up to its last save point and no
+// row after, as a prefix of the uninterrupted run's.
+void expect_consistent_prefix(const std::string& killed, const std::string& reference) {
+  const dalesim::RunFile k = dalesim::read_run_file(killed), r = dalesim::read_run_file(reference);
+  EXPECT_EQ(k.status, "running");
+  ASSERT_LE(k.history_step.size(), r.history_step.size());
+  ASSERT_LE(k.checkpoint_step.size(), r.checkpoint_step.size());
+  ASSERT_GE(k.checkpoint_step.size(), 1u);
+  for (std::size_t s = 0; s < k.history_step.size(); ++s) EXPECT_EQ(k.history_step[s], r.history_step[s]);
+  // Every row before the last checkpoint is there (rows of steps < checkpoint step).
+  const std::int64_t last = k.checkpoint_step.back();
+  std::size_t expected = 0;
+  while (expected < r.history_step.size() && r.history_step[expected] < last) ++expected;
+  EXPECT_GE(k.history_step.size(), expected);
+  const std::size_t R = static_cast<std::size_t>(k.n_replicas);
+  const auto* loss_k = k.history_metric("loss");
+  const auto* loss_r = r.history_metric("loss");
+  ASSERT_TRUE(loss_k && loss_r);
+  for (std::size_t i = 0; i < k.history_step.size() * R; ++i) EXPECT_EQ((*loss_k)[i], (*loss_r)[i]);
+}
+
+TEST_F(Resume, KilledAtRandomMomentsOpensAndResumesBitwise) {
+  const std::string ref = reference();
+  std::mt19937 rng(20261202);
+  // Kill moments spread over the whole run whatever the machine's speed: at a random step (as
+  // the progress log tells), plus a random delay of up to a few milliseconds, so that kills land
+  // inside commits too; the first two trials kill within milliseconds of the start (before the
+  // file or its first save point exists).
+  std::uniform_int_distribution<int> step_of(0, 239), jitter_us(0, 4000);
+  int n_resumed = 0;
+  for (int trial = 0; trial < 10; ++trial) {
+    const std::string out = path("killed" + std::to_string(trial) + ".h5");
+    const int step = trial < 2 ? -1 : step_of(rng), us = trial < 2 ? 1000 + 4000 * trial : jitter_us(rng);
+    Child child(run_args(out), out + ".log");
+    if (step >= 0) wait_for_step(out, step);
+    std::this_thread::sleep_for(std::chrono::microseconds(us));
+    child.signal(SIGKILL);
+    const int code = child.wait();
+    SCOPED_TRACE("trial " + std::to_string(trial) + ", killed " + std::to_string(us) + " us after step " +
+                 std::to_string(step) + " (exit " + std::to_string(code) + ")");
+    if (code == -SIGKILL && fs::exists(out) && dalesim::read_run_file(out).status == "running") {
+      if (dalesim::read_run_file(out).checkpoint_step.size() > 0) expect_consistent_prefix(out, ref);
+      ++n_resumed;
+    }
+    // --resume continues whatever is there (or starts afresh when there is nothing to continue).
+    const int resumed = Child(run_args(out, {"--resume"}), out + ".resume.log").wait();
+    ASSERT_EQ(resumed, 0) << read_text(out + ".resume.log");
+    EXPECT_FALSE(fs::is_symlink(out));
+    EXPECT_FALSE(fs::exists(out + ".partial-a") || fs::exists(out + ".partial-b"));
+    EXPECT_EQ(dalesim::read_run_file(out).status, "complete");
+    expect_same_datasets(ref, out);
+    expect_same_datasets(out, ref);
+  }
+  EXPECT_GE(n_resumed, 5) << "too few kills landed while the run was writing";
+}
+
+TEST_F(Resume, SigtermAndSigintSaveAndExitThree) {
+  const std::string ref = reference();
+  for (int sig : {SIGTERM, SIGINT}) {
+    const std::string out = path(std::string("stopped_") + strsignal(sig)[0] + ".h5");
+    Child child(run_args(out), out + ".log");
+    wait_for_step(out, 60);
+    child.signal(sig);
+    ASSERT_EQ(child.wait(), 3) << read_text(out + ".log");
+    const std::string log = read_text(out + ".log");
+    EXPECT_NE(log.find("--resume"), std::string::npos) << log;
+    const dalesim::RunFile f = dalesim::read_run_file(out);
+    EXPECT_EQ(f.status, "running");
+    // Every logged row before the step it stopped at is saved (beyond the last checkpoint), none after.
+    const auto at = log.find("after step ");
+    ASSERT_NE(at, std::string::npos) << log;
+    const std::int64_t stopped = std::stoll(log.substr(at + 11));
+    ASSERT_FALSE(f.history_step.empty());
+    EXPECT_LT(f.history_step.back(), stopped);
+    EXPECT_GE(f.history_step.back(), stopped - 5) << "rows after the last checkpoint were not saved";
+    EXPECT_NE(read_text(out + ".progress").find("\"interrupted\""), std::string::npos);
+    ASSERT_EQ(Child(run_args(out, {"--resume"}), out + ".resume.log").wait(), 0) << read_text(out + ".resume.log");
+    expect_same_datasets(ref, out);
+    expect_same_datasets(out, ref);
+  }
+}
+
+TEST_F(Resume, RefusedAgainstAnotherSweepAndWithoutResume) {
+  const std::string out = path("other.h5");
+  Child child(run_args(out), out + ".log");
+  wait_for_step(out, 60);
+  child.signal(SIGTERM);
+  ASSERT_EQ(child.wait(), 3) << read_text(out + ".log");
+  const std::string target = fs::read_symlink(out).string();
+  const std::string before = read_text(path(target));
+
+  // Without --resume: refused, naming both ways on.
+  ASSERT_EQ(Child(run_args(out), path("again.log")).wait(), 2);
+  EXPECT_NE(read_text(path("again.log")).find("--resume"), std::string::npos) << read_text(path("again.log"));
+  EXPECT_NE(read_text(path("again.log")).find("--force"), std::string::npos);
+
+  // With another sweep file (one learning rate changed): refused, naming the hashes.
+  std::string text = kSweep;
+  text.replace(text.find("lr = 0.01"), 9, "lr = 0.02");
+  std::ofstream(path("changed.toml")) << text;
+  std::vector<std::string> args = run_args(out, {"--resume"});
+  args[1] = path("changed.toml");
+  ASSERT_EQ(Child(args, path("changed.log")).wait(), 2);
+  const std::string msg = read_text(path("changed.log"));
+  EXPECT_NE(msg.find("sweep_hash"), std::string::npos) << msg;
+  EXPECT_NE(msg.find("--resume"), std::string::npos) << msg;
+  // --resume with --force is a contradiction.
+  ASSERT_EQ(Child(run_args(out, {"--resume", "--force"}), path("both.log")).wait(), 2);
+  // Nothing was touched.
+  EXPECT_EQ(fs::read_symlink(out).string(), target);
+  EXPECT_EQ(read_text(path(target)), before);
+
+  // The right sweep file continues; once complete, --resume is a no-op.
+  ASSERT_EQ(Child(run_args(out, {"--resume"}), path("ok.log")).wait(), 0) << read_text(path("ok.log"));
+  const auto mtime = fs::last_write_time(out);
+  ASSERT_EQ(Child(run_args(out, {"--resume"}), path("noop.log")).wait(), 0);
+  EXPECT_NE(read_text(path("noop.log")).find("already complete"), std::string::npos) << read_text(path("noop.log"));
+  EXPECT_EQ(fs::last_write_time(out), mtime);
+}
+
+TEST_F(Resume, FullDiskNamesTheFileKeepsTheLastCheckpointAndResumes) {
+  const std::string ref = reference();
+  const std::string out = path("full.h5");
+  // A file-size limit of 4/5 of the finished file (past the first checkpoint, which holds the
+  // layout and most of the weights' chunks) stands in for a disk that fills during the run.
+  const rlim_t limit = fs::file_size(ref) * 4 / 5;
+  ASSERT_EQ(Child(run_args(out), out + ".log", limit).wait(), 1) << read_text(out + ".log");
+  const std::string log = read_text(out + ".log");
+  EXPECT_NE(log.find(".partial-"), std::string::npos) << log;  // names the file it could not write
+  EXPECT_NE(log.find("File too large"), std::string::npos) << log;
+  ASSERT_TRUE(fs::is_symlink(out));
+  const dalesim::RunFile f = dalesim::read_run_file(out);
+  EXPECT_GE(f.checkpoint_step.size(), 1u);
+  EXPECT_LT(f.checkpoint_step.size(), dalesim::read_run_file(ref).checkpoint_step.size());
+  expect_consistent_prefix(out, ref);
+  // Space freed: the run goes on from its last checkpoint to the same result.
+  ASSERT_EQ(Child(run_args(out, {"--resume"}), out + ".resume.log").wait(), 0) << read_text(out + ".resume.log");
+  expect_same_datasets(ref, out);
+}
+
+}  // namespace
