@@ -100,6 +100,25 @@ class Gpu : public ::testing::Test {
   CudaDeviceInfo device_;
 };
 
+// As the CPU test in test_training.cpp: the state the CUDA backend downloads is all it needs, so a
+// run continued by a fresh backend from it (--resume) equals an uninterrupted one bit for bit.
+TEST_F(Gpu, ContinuingFromDownloadedStateIsBitwiseUninterrupted) {
+  for (Optim opt : {Optim::sgd, Optim::adam}) {
+    const std::vector<ReplicaConfig> cfgs = replicas(33, true, opt, Archs::all, opt == Optim::sgd ? Rule::eg : Rule::gd);
+    auto make = [] { return make_cuda_backend(BackendOptions{}); };
+    const test::SplitRun straight = test::run_split(make, cfgs, 9), resumed = test::run_split(make, cfgs, 9, 4);
+    EXPECT_EQ(resumed.diverged, straight.diverged);
+    for (std::size_t r = 0; r < cfgs.size(); ++r) {
+      EXPECT_EQ(resumed.models[r].params, straight.models[r].params) << to_string(opt) << " replica " << r;
+      EXPECT_EQ(resumed.models[r].moment1, straight.models[r].moment1) << to_string(opt) << " replica " << r;
+      EXPECT_EQ(resumed.models[r].moment2, straight.models[r].moment2) << to_string(opt) << " replica " << r;
+      EXPECT_EQ(resumed.models[r].adam_steps, straight.models[r].adam_steps);
+      for (std::size_t s = 0; s < straight.metrics.size(); ++s)
+        EXPECT_EQ(resumed.metrics[s][r].loss, straight.metrics[s][r].loss) << to_string(opt) << " replica " << r;
+    }
+  }
+}
+
 struct AgreeCase {
   int n;
   bool mixed_shapes;

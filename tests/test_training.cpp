@@ -147,6 +147,60 @@ TEST(Training, FreeNetworkLearnsAddingWellBelowBaseline) {
   EXPECT_GT(hist[0][0].loss, late * 2);
 }
 
+// The optimiser state a backend downloads is all it needs to go on: a run split in two by a fresh
+// backend (as --resume does) equals an uninterrupted one bit for bit, for every optimiser and
+// rule (momentum, Adam's moments and step count, EG's split biases, DANN, a diverged replica).
+TEST(Training, ContinuingFromDownloadedStateIsBitwiseUninterrupted) {
+  std::vector<ReplicaConfig> cfgs;
+  const Rule rules[] = {Rule::gd, Rule::eg, Rule::gd_sign, Rule::md};
+  const Arch archs[] = {Arch::free, Arch::colei, Arch::mix, Arch::dann};
+  for (int r = 0; r < 16; ++r) {
+    ReplicaConfig c = test::tiny_config(archs[r % 4], 6 + r % 3, 300 + r);
+    c.id = r;
+    c.train.rule = rules[(r / 4) % 4];
+    c.train.optimizer = r % 2 ? Optim::adam : Optim::sgd;
+    c.train.lr = c.train.optimizer == Optim::sgd ? 0.02 : 3e-3;
+    c.train.weight_decay = r % 3 == 0 ? 1e-3 : 0.0;
+    c.train.eg_split_bias = r % 2 == 0;
+    c.model.sigma_rec = r % 5 == 0 ? 0.05 : 0.0;
+    if (r % 3 == 2) c.train.precision = Precision::f64;
+    cfgs.push_back(c);
+  }
+  cfgs[5].train.optimizer = Optim::sgd;  // diverges before the split and must stay frozen after it
+  cfgs[5].train.rule = Rule::gd;
+  cfgs[5].train.lr = 1e30;
+  cfgs[5].train.clip = 0;
+  auto make = [] {
+    BackendOptions opt;
+    opt.n_threads = 2;
+    return make_cpu_backend(opt);
+  };
+  const test::SplitRun straight = test::run_split(make, cfgs, 9);
+  ASSERT_GE(straight.diverged[5], 0);
+  ASSERT_LT(straight.diverged[5], 7);
+  for (int split : {1, 7}) {
+    SCOPED_TRACE("split after step " + std::to_string(split));
+    const test::SplitRun resumed = test::run_split(make, cfgs, 9, split);
+    EXPECT_EQ(resumed.diverged, straight.diverged);
+    for (std::size_t r = 0; r < cfgs.size(); ++r) {
+      EXPECT_EQ(resumed.models[r].params, straight.models[r].params) << "replica " << r;
+      EXPECT_EQ(resumed.models[r].moment1, straight.models[r].moment1) << "replica " << r;
+      EXPECT_EQ(resumed.models[r].moment2, straight.models[r].moment2) << "replica " << r;
+      EXPECT_EQ(resumed.models[r].adam_steps, straight.models[r].adam_steps) << "replica " << r;
+      for (std::size_t s = 0; s < straight.metrics.size(); ++s) {
+        const StepMetrics &a = straight.metrics[s][r], &b = resumed.metrics[s][r];
+        EXPECT_TRUE(a.loss == b.loss || (std::isnan(a.loss) && std::isnan(b.loss))) << "replica " << r << " step " << s;
+        EXPECT_TRUE(a.grad_norm == b.grad_norm || (std::isnan(a.grad_norm) && std::isnan(b.grad_norm)));
+      }
+    }
+  }
+  // The state moved: Adam replicas have counted their steps, momentum buffers are not zero.
+  EXPECT_EQ(straight.models[1].adam_steps, 9);
+  double moment_sum = 0;
+  for (double m : straight.models[0].moment1) moment_sum += std::fabs(m);
+  EXPECT_GT(moment_sum, 0);
+}
+
 TEST(Training, DivergedReplicaIsFrozenOthersContinue) {
   auto cfgs = varied_replicas(3);
   cfgs[1].train.optimizer = Optim::sgd;

@@ -21,7 +21,7 @@ constexpr double kStaleSeconds = 120;
 
 struct ProgressState {
   bool started = false, ended = false;
-  long long n_steps = 0, step = -1;
+  long long n_steps = 0, step = -1, first_step = 0;  // first_step: where the last (resumed) start began
   int n_replicas = 0, n_diverged = 0;
   double elapsed_s = 0, eta_s = NAN, mean_loss = NAN;
   std::string end_status;
@@ -62,10 +62,13 @@ ProgressState read_progress_log(const std::string& path) {
       continue;
     }
     const std::string event = json_field(line, "event");
-    if (event == "start") {
+    if (event == "start") {  // a resumed run appends a second start: its state is the current one
       p.started = true;
+      p.ended = false;
+      p.end_status.clear();
       p.n_steps = static_cast<long long>(json_number(line, "n_steps", 0));
       p.n_replicas = static_cast<int>(json_number(line, "n_replicas", 0));
+      p.first_step = static_cast<long long>(json_number(line, "first_step", 0));
     } else if (event == "step") {
       p.step = static_cast<long long>(json_number(line, "step", static_cast<double>(p.step)));
       p.n_steps = static_cast<long long>(json_number(line, "n_steps", static_cast<double>(p.n_steps)));
@@ -94,7 +97,7 @@ std::string seconds_text(double s) {
 void print_status(const std::string& output, const ProgressState& p, double age_s) {
   const long long done = p.step + 1;
   const double pct = p.ended && p.end_status == "complete" ? 100.0 : p.n_steps > 0 ? 100.0 * done / p.n_steps : 0.0;
-  const double rate = p.elapsed_s > 0 ? done / p.elapsed_s : 0.0;
+  const double rate = p.elapsed_s > 0 ? static_cast<double>(done - p.first_step) / p.elapsed_s : 0.0;
   std::printf("%s: %s, step %lld/%lld (%.1f%%), %d replicas, %d diverged\n", output.c_str(),
               p.ended ? p.end_status.c_str() : "running", done, p.n_steps, pct, p.n_replicas, p.n_diverged);
   std::printf("  elapsed %s, %.1f steps/s (%.0f replica-steps/s)", seconds_text(p.elapsed_s).c_str(), rate,
@@ -102,9 +105,12 @@ void print_status(const std::string& output, const ProgressState& p, double age_
   if (!p.ended) std::printf(", ETA %s", seconds_text(p.eta_s).c_str());
   if (std::isfinite(p.mean_loss)) std::printf(", mean loss %.4g", p.mean_loss);
   std::printf("\n");
+  if (p.ended && p.end_status == "interrupted")
+    std::printf("  stopped by a signal at a save point: `dalesim run SWEEP.toml -o %s --resume` continues it\n",
+                output.c_str());
   if (!p.ended && age_s > kStaleSeconds)
     std::printf("  no update for %s: the run may have stopped (killed or crashed); the output keeps everything "
-                "up to its last checkpoint\n", seconds_text(age_s).c_str());
+                "up to its last checkpoint, and --resume continues it\n", seconds_text(age_s).c_str());
   else if (!p.ended)
     std::printf("  log updated %s ago\n", seconds_text(age_s).c_str());
 }
