@@ -16,10 +16,8 @@ namespace {
 
 namespace fs = std::filesystem;
 
-struct Outcome {
-  int code = -1;
-  std::string output;  // stdout and stderr together
-};
+using dalesim::test::Outcome;
+using dalesim::test::run_dalesim;
 
 // Python's repr of a float: the shortest string that round-trips.
 std::string repr_double(double d) {
@@ -31,19 +29,6 @@ std::string repr_double(double d) {
   std::string s = buf;
   if (s.find_first_of(".en") == std::string::npos) s += ".0";
   return s;
-}
-
-Outcome run_dalesim(const std::string& args) {
-  const std::string cmd = dalesim::test::binary_path() + " " + args + " 2>&1";
-  Outcome o;
-  FILE* pipe = popen(cmd.c_str(), "r");
-  if (!pipe) return o;
-  std::array<char, 4096> buf;
-  size_t n;
-  while ((n = fread(buf.data(), 1, buf.size(), pipe)) > 0) o.output.append(buf.data(), n);
-  const int status = pclose(pipe);
-  o.code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  return o;
 }
 
 class Cli : public ::testing::Test {

@@ -130,26 +130,8 @@ TEST(Shard, SweepHashIsFnv1a) {
 
 // ---- the program ------------------------------------------------------------------------------
 
-struct Outcome {
-  int code = -1;
-  std::string output;
-};
-
-// Runs the program outside any Slurm array the tests themselves may run in (whose variables would
-// choose a shard), with `env` (VAR=value ...) added.
-Outcome run_dalesim(const std::string& args, const std::string& env = "") {
-  const std::string cmd = "env -u SLURM_ARRAY_TASK_ID -u SLURM_ARRAY_TASK_COUNT -u SLURM_ARRAY_TASK_MIN " + env +
-                          " " + dalesim::test::binary_path() + " " + args + " 2>&1";
-  Outcome o;
-  FILE* pipe = popen(cmd.c_str(), "r");
-  if (!pipe) return o;
-  char buf[4096];
-  std::size_t n;
-  while ((n = std::fread(buf, 1, sizeof buf, pipe)) > 0) o.output.append(buf, n);
-  const int status = pclose(pipe);
-  o.code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  return o;
-}
+using dalesim::test::Outcome;
+using dalesim::test::run_dalesim;
 
 // Every dataset of `b` equals that of `a` value by value (NaN equal to NaN), and the two hold the
 // same datasets; root attributes equal except when and how the file was made.

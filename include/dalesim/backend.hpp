@@ -53,6 +53,7 @@ struct CudaDeviceInfo {
   int cc_major = 0, cc_minor = 0, sm_count = 0;
   double clock_mhz = 0;
   double fp32_peak_gflops = 0;  // SMs x FP32 lanes per SM x 2 (FMA) x boost clock
+  std::size_t total_bytes = 0;  // global memory, for refusing a sweep that cannot fit before allocating
 };
 CudaDeviceInfo query_cuda_device();
 

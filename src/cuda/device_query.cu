@@ -33,6 +33,7 @@ CudaDeviceInfo query_cuda_device() {
   info.cc_major = prop.major;
   info.cc_minor = prop.minor;
   info.sm_count = prop.multiProcessorCount;
+  info.total_bytes = prop.totalGlobalMem;
   int clock_khz = 0;
   if (cudaDeviceGetAttribute(&clock_khz, cudaDevAttrClockRate, 0) == cudaSuccess) info.clock_mhz = clock_khz / 1000.0;
   // FP32 lanes per SM: 64 on Volta/Turing and GA100, 128 on GA10x, Ada, Hopper and Blackwell.

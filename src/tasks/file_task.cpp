@@ -38,7 +38,9 @@ std::string shape_text(const h5::Dims& d) {
   return s + "]";
 }
 
-[[noreturn]] void fail(const FileSpec& f, const std::string& what) { throw InputError("file task: " + f.path + ": " + what); }
+[[noreturn]] void fail(const FileSpec& f, const std::string& what) {
+  throw InputError("file task: task.path = \"" + f.path + "\": " + what);
+}
 
 h5::Dataset open_numeric(const FileSpec& f, const h5::File& file, const std::string& name, const char* role) {
   if (!file.is_dataset(name)) {
@@ -63,7 +65,7 @@ void check_finite(const FileSpec& f, const std::vector<float>& v, const std::str
 std::shared_ptr<const FileData> load_file(const FileSpec& f) {
   auto d = std::make_shared<FileData>();
   std::error_code ec;
-  if (!std::filesystem::is_regular_file(f.path, ec)) fail(f, "no such file (task.path)");
+  if (!std::filesystem::is_regular_file(f.path, ec)) fail(f, "no such file");
   h5::silence_errors();
   h5::File file;
   try {

@@ -70,8 +70,14 @@ std::shared_ptr<const MnistData> load_mnist(const std::string& dir) {
                                           find_idx(dir, "t10k-images-idx3-ubyte"), find_idx(dir, "t10k-labels-idx1-ubyte")};
   return cached_load<MnistData>("mnist:" + file_state_key(paths), [&] {
     auto d = std::make_shared<MnistData>();
-    read_pair(paths[0], paths[1], *d, d->train_x, d->train_y, d->n_train);
-    read_pair(paths[2], paths[3], *d, d->test_x, d->test_y, d->n_test);
+    try {
+      read_pair(paths[0], paths[1], *d, d->train_x, d->train_y, d->n_train);
+      read_pair(paths[2], paths[3], *d, d->test_x, d->test_y, d->n_test);
+    } catch (const InputError& e) {
+      // The file's own error says what is wrong with it; the key says which setting chose it.
+      throw InputError("seqmnist (task.dir = \"" + dir + "\"): " + e.what() +
+                       "; a damaged or partial copy? Fashion-MNIST: apt-get install --reinstall dataset-fashion-mnist");
+    }
     return std::shared_ptr<const MnistData>(d);
   });
 }
