@@ -316,10 +316,8 @@ TEST_F(BadInput, ExistingOutputWithoutForce) {
   EXPECT_EQ(listing(), before);
 }
 
-// The two checks `run` makes through src/sweep/preflight.cpp. Disabled until src/cli/cmd_run.cpp
-// calls check_memory_fits and check_output_path (see docs/errors.md); run them with
-// --gtest_also_run_disabled_tests.
-TEST_F(BadInput, DISABLED_RunRefusesAGridOverTheMemoryLimit) {
+// The two checks `run` makes through src/sweep/preflight.cpp before it allocates or writes.
+TEST_F(BadInput, RunRefusesAGridOverTheMemoryLimit) {
   const std::string sweep = write("six.toml", kTiny + "[sweep]\nseeds = 6\n"), out = path("never.h5");
   expect_refused("run " + sweep + " -o " + out + " --backend cpu --threads 1", out,
                  {"invalid config: sweep = 6 replicas needing an estimated",
@@ -337,7 +335,7 @@ TEST_F(BadInput, DISABLED_RunRefusesAGridOverTheMemoryLimit) {
       0);
 }
 
-TEST_F(BadInput, DISABLED_RunRefusesAnOutputItCannotCreate) {
+TEST_F(BadInput, RunRefusesAnOutputItCannotCreate) {
   const std::string sweep = write("tiny.toml", kTiny);
   const std::string run = "run " + sweep + " --backend cpu --threads 1 -o ";
   expect_refused(run + "/proc/dalesim_out.h5", "/proc/dalesim_out.h5",

@@ -1,7 +1,7 @@
 // `dalesim run` and `dalesim validate`.
 #include <unistd.h>
 
-#include <cstring>
+#include <csignal>
 #include <filesystem>
 #include <iostream>
 #include <optional>
@@ -13,6 +13,7 @@
 #include "dalesim/task.hpp"
 #include "io/merge.hpp"
 #include "io/run_files.hpp"
+#include "sweep/preflight.hpp"
 #include "sweep/shard.hpp"
 #include "train/driver.hpp"
 #include "train/interrupt.hpp"
@@ -64,7 +65,6 @@ Action add_run_command(CLI::App& app, const std::string& command_line) {
     const Sweep sweep = shard ? select_shard(whole, *shard, &share) : whole;
     const std::string shard_text =
         shard ? "shard " + std::to_string(shard->index) + "/" + std::to_string(shard->count) : std::string();
-    const std::filesystem::path out(o->output);
     if (o->resume && o->force)
       throw ConfigError("--resume", "given with --force", "one of the two",
                         "--resume continues the run in the output file, --force starts it again");
@@ -84,7 +84,13 @@ Action add_run_command(CLI::App& app, const std::string& command_line) {
                           "link to them; pass --force to start again");
       std::cerr << "dalesim: " << o->output << " was stopped before its first save point; starting it again\n";
     } else if (there == OutputOnDisk::file && !o->force) {
-      const RunFileIdentity found = read_run_identity(o->output);
+      RunFileIdentity found;
+      try {
+        found = read_run_identity(o->output);
+      } catch (const InputError& e) {  // not a dalesim file: never continued, overwritten only when told
+        if (o->resume) throw ConfigError("--resume", o->output, "an unfinished dalesim run file", e.what());
+        throw ConfigError("--output", o->output, "a path that does not exist yet", "pass --force to overwrite it");
+      }
       const bool same_sweep = found.sweep_hash == sweep_hash(whole.source_text) &&
                               found.shard_count == (shard ? shard->count : 0) &&
                               found.shard_index == (shard ? shard->index : 0);
@@ -114,10 +120,10 @@ Action add_run_command(CLI::App& app, const std::string& command_line) {
       // Stopped before its first checkpoint: nothing to keep, so it starts again.
       if (!resume) std::cerr << "dalesim: " << o->output << " has no save point yet; starting it again\n";
     }
-    const std::filesystem::path dir = out.parent_path().empty() ? std::filesystem::path(".") : out.parent_path();
-    if (!std::filesystem::is_directory(dir))
-      throw ConfigError("--output", o->output, "a file in an existing directory",
-                        "directory " + dir.string() + " does not exist");
+    // What is at the path was decided above (refused, resumed or to be replaced): here only whether
+    // a file can be written there.
+    check_output_path(o->output, /*force=*/true);
+    check_memory_fits(sweep, o->backend);
     RunOptions ro;
     ro.output = o->output;
     ro.overwrite = o->force || (o->resume && there != OutputOnDisk::nothing);
@@ -143,7 +149,8 @@ Action add_run_command(CLI::App& app, const std::string& command_line) {
       std::fprintf(stderr,
                    "dalesim: stopped by %s after step %lld of %s; continue with the same command and --resume "
                    "(exit code %d)\n",
-                   strsignal(res.interrupted_by), static_cast<long long>(res.stopped_at), o->output.c_str(),
+                   res.interrupted_by == SIGINT ? "SIGINT" : res.interrupted_by == SIGTERM ? "SIGTERM" : "a signal",
+                   static_cast<long long>(res.stopped_at), o->output.c_str(),
                    kExitInterrupted);
       return kExitInterrupted;
     }

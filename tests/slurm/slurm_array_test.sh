@@ -149,4 +149,39 @@ for attr in status sweep_hash n_replicas sweep_axes; do
   b=$(h5dump -a "/$attr" "$tmp/results/slurm-test.h5" | sed -n '/DATA/,$p')
   [ "$a" = "$b" ] || fail "root attribute $attr differs"
 done
-echo "PASS: 3 array tasks + merge on Slurm ($(sinfo -V)) equal a single-process run; ${SECONDS}s"
+echo "3 array tasks + merge equal a single-process run; ${SECONDS}s"
+
+# ---- a task stopped at its time limit: SIGTERM to the batch script, save, requeue, resume --------
+# (what --signal=B:TERM@120 does before the limit, sent now by `scancel --signal=TERM --batch`)
+sed -e "s/^n_steps = 9/n_steps = 1500/" -e 's/^"model.n_units" = .*/"model.n_units" = [24]/' \
+  -e 's/^"model.alpha_init" = .*/"model.alpha_init" = [0.5]/' -e 's/^seeds = 2/seeds = 1/' \
+  "$tmp/slurm-test.toml" > "$tmp/requeue.toml"
+mkdir -p "$tmp/requeue"
+job=$(sbatch --parsable --array=0-0 --cpus-per-task=1 --output="$tmp/requeue/task.log" \
+  --export=ALL,SWEEP=$tmp/requeue.toml,OUTDIR=$tmp/requeue,DALESIM=$dalesim,DALESIM_BACKEND=cpu \
+  "$src/examples/slurm/sweep-array.sbatch")
+job=${job%%;*}
+out=$tmp/requeue/shard-0000.h5
+until grep -q '"event":"step","step":[1-9][0-9][0-9]' "$out.progress" 2>/dev/null; do
+  [ $SECONDS -lt $deadline ] || fail "the requeue test's task did not start training"
+  sleep 0.2
+done
+scancel --signal=TERM --batch "${job}_0" || fail "scancel --signal=TERM failed"
+while squeue -h -j "$job" 2>/dev/null | grep -q .; do
+  [ $SECONDS -lt $deadline ] || { squeue; fail "the requeued task did not finish by the time limit"; }
+  # A requeued job may be held until its begin time; let it start now.
+  scontrol update JobId="${job}_0" StartTime=now >/dev/null 2>&1 || true
+  sleep 0.5
+done
+grep -q "stopped by SIGTERM" "$tmp/requeue/task.log" || fail "the task was not stopped by SIGTERM at a save point"
+grep -q "requeueing" "$tmp/requeue/task.log" || fail "the stopped task did not requeue itself"
+[ "$(grep -c '"event":"start"' "$out.progress")" -ge 2 ] || fail "the task did not start a second time"
+grep -q '"first_step":[1-9]' "$out.progress" || fail "the second start did not resume (first_step 0)"
+[ ! -L "$out" ] || fail "the resumed shard is still unfinished"
+env -u SLURM_ARRAY_TASK_ID -u SLURM_ARRAY_TASK_COUNT -u SLURM_ARRAY_TASK_MIN \
+  "$dalesim" run "$tmp/requeue.toml" --backend cpu --threads 1 -q -o "$tmp/requeue-single.h5" >/dev/null 2>&1
+for group in /replicas /history /checkpoints /resume; do
+  h5diff "$tmp/requeue-single.h5" "$out" "$group" "$group" >"$tmp/h5diff.log" 2>&1 ||
+    { cat "$tmp/h5diff.log"; fail "$group of the stopped, requeued and resumed task differs from one run"; }
+done
+echo "PASS: 3 array tasks + merge on Slurm ($(sinfo -V)) equal a single-process run; a task stopped by SIGTERM requeued itself and resumed to the same file; ${SECONDS}s"
