@@ -297,4 +297,22 @@ TEST_F(Resume, FullDiskNamesTheFileKeepsTheLastCheckpointAndResumes) {
   expect_same_datasets(ref, out);
 }
 
+// A run killed after its last checkpoint but before it closed, copied out of its link as a plain
+// file: --resume trains nothing, takes the final metrics from the file and finishes it.
+TEST_F(Resume, ResumedAfterTheLastStepFinishesThePlainFile) {
+  const std::string ref = reference();
+  const std::string out = path("last.h5");
+  fs::copy_file(ref, out);
+  {
+    dalesim::h5::File f = dalesim::h5::File::open_read_write(out);
+    f.set_attribute("status", "running");
+  }
+  ASSERT_EQ(Child(run_args(out, {"--resume"}), out + ".log").wait(), 0) << read_text(out + ".log");
+  EXPECT_NE(read_text(out + ".log").find("resumed at step 240"), std::string::npos) << read_text(out + ".log");
+  EXPECT_FALSE(fs::is_symlink(out));
+  EXPECT_EQ(dalesim::read_run_file(out).status, "complete");
+  expect_same_datasets(ref, out);
+  expect_same_datasets(out, ref);
+}
+
 }  // namespace

@@ -24,6 +24,17 @@ struct StepMetrics {
   double dale_violation = 0;  // fraction of columns of the effective W_rec with mixed signs
 };
 
+// The per-step metrics by the names of their /history datasets.
+struct StepMetricField {
+  const char* name;
+  double StepMetrics::*member;
+};
+inline constexpr StepMetricField kStepMetricFields[] = {
+    {"loss", &StepMetrics::loss},           {"accuracy", &StepMetrics::accuracy},
+    {"alpha", &StepMetrics::alpha},         {"grad_norm", &StepMetrics::grad_norm},
+    {"mean_rate", &StepMetrics::mean_rate}, {"dale_violation", &StepMetrics::dale_violation},
+};
+
 // Replica status values, as written to /replicas/status.
 enum class ReplicaStatus { running, complete, diverged };
 const char* to_string(ReplicaStatus s);
@@ -163,6 +174,8 @@ struct RunFile {
   const std::vector<double>* numeric_column(const std::string& name) const;
   const std::vector<std::string>* string_column(const std::string& name) const;
   const std::vector<double>* history_metric(const std::string& name) const;
+  // History row s of every replica (metrics the file lacks stay 0).
+  std::vector<StepMetrics> history_row(std::size_t s) const;
   const std::vector<double>* checkpoint_metric(const std::string& name) const;
 };
 

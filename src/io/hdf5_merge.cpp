@@ -20,11 +20,6 @@ namespace {
 
 // Every [step, replica] metric the writer records, and where it lives in the host structs. A shard
 // holding a metric not listed here is refused rather than merged without it.
-const std::pair<const char*, double StepMetrics::*> kHistoryMembers[] = {
-    {"loss", &StepMetrics::loss},           {"accuracy", &StepMetrics::accuracy},
-    {"alpha", &StepMetrics::alpha},         {"grad_norm", &StepMetrics::grad_norm},
-    {"mean_rate", &StepMetrics::mean_rate}, {"dale_violation", &StepMetrics::dale_violation},
-};
 const std::pair<const char*, double Diagnostics::*> kCheckpointMembers[] = {
     {"spectral_radius", &Diagnostics::spectral_radius},
     {"svd_entropy", &Diagnostics::svd_entropy},
@@ -102,7 +97,7 @@ template <class Members>
 void check_known_metrics(const Input& in, const char* group_name, const Members& members) {
   const h5::Group group = in.file.open_group(group_name);
   std::set<std::string> known;
-  for (const auto& m : members) known.insert(m.first);
+  for (const auto& [name, member] : members) known.insert(name);
   for (const std::string& name : group.child_names()) {
     if (!group.is_dataset(name) || group.open_dataset(name).dims().size() != 2) continue;
     if (!known.count(name))
@@ -154,7 +149,7 @@ MergeResult merge_run_files(const std::vector<std::string>& inputs, const std::s
       throw InputError(inputs[k] + " (" + shard_name(in[k].id) + ") and " + inputs[0] + " (" + shard_name(in[0].id) +
                        ") split the sweep differently; merge the shards of one --shard K/N split");
     in[k].ids = in[k].file.open_group("replicas").open_dataset("id").read_int64s();
-    check_known_metrics(in[k], "history", kHistoryMembers);
+    check_known_metrics(in[k], "history", kStepMetricFields);
     check_known_metrics(in[k], "checkpoints", kCheckpointMembers);
   }
 
@@ -247,7 +242,7 @@ MergeResult merge_run_files(const std::vector<std::string>& inputs, const std::s
     for (const Input& x : in) {
       const h5::Group g = x.file.open_group("history");
       const std::size_t Rk = x.target.size();
-      for (const auto& [name, member] : kHistoryMembers) {
+      for (const auto& [name, member] : kStepMetricFields) {
         const std::vector<double> v = g.open_dataset(name).read_doubles();
         for (std::size_t s = 0; s < S; ++s)
           for (std::size_t m = 0; m < Rk; ++m) history[s][x.target[m]].*member = v[s * Rk + m];

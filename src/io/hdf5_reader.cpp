@@ -73,6 +73,15 @@ const std::vector<std::string>* RunFile::string_column(const std::string& name) 
 const std::vector<double>* RunFile::history_metric(const std::string& name) const {
   return find_named(history_metric_names, history, name);
 }
+std::vector<StepMetrics> RunFile::history_row(std::size_t s) const {
+  const std::size_t R = static_cast<std::size_t>(n_replicas);
+  std::vector<StepMetrics> row(R);
+  for (const auto& [name, member] : kStepMetricFields)
+    if (const std::vector<double>* v = history_metric(name))
+      for (std::size_t r = 0; r < R && (s + 1) * R <= v->size(); ++r) row[r].*member = (*v)[s * R + r];
+  return row;
+}
+
 const std::vector<double>* RunFile::checkpoint_metric(const std::string& name) const {
   return find_named(checkpoint_metric_names, checkpoints, name);
 }

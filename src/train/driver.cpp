@@ -291,20 +291,7 @@ RunResult run_sweep(const Sweep& sweep, const RunOptions& options, std::ostream&
   if (result.final_metrics.empty()) {
     // Resumed after the last step (killed while closing): the last row is in the file already.
     const RunFile f = read_run_file(options.output);
-    result.final_metrics.resize(R);
-    const std::size_t S = f.history_step.size();
-    for (std::size_t k = 0; k < f.history_metric_names.size() && S > 0; ++k)
-      for (int r = 0; r < R; ++r) {
-        const double v = f.history[k][(S - 1) * R + r];
-        const std::string& name = f.history_metric_names[k];
-        StepMetrics& m = result.final_metrics[r];
-        if (name == "loss") m.loss = v;
-        else if (name == "accuracy") m.accuracy = v;
-        else if (name == "alpha") m.alpha = v;
-        else if (name == "grad_norm") m.grad_norm = v;
-        else if (name == "mean_rate") m.mean_rate = v;
-        else if (name == "dale_violation") m.dale_violation = v;
-      }
+    if (!f.history_step.empty()) result.final_metrics = f.history_row(f.history_step.size() - 1);
   }
 
   result.diverged_step = backend->diverged_steps();
