@@ -21,17 +21,72 @@
 namespace dalesim::cli {
 
 namespace {
-std::string human_bytes(double b) {
-  const char* units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
-  int u = 0;
-  while (b >= 1024 && u < 4) {
-    b /= 1024;
-    ++u;
+
+// What `run` does about its output path.
+enum class OutputPlan { start, start_over, resume, nothing_to_do };
+
+// Decides from what is on disk and the flags: start (nothing there), start over (--force, or an
+// unfinished run that saved nothing yet), resume (--resume on an unfinished run of this sweep),
+// or nothing to do (a finished run of this sweep, with --resume or as a shard). Throws
+// ConfigError for everything else, before anything is touched.
+OutputPlan plan_output(const std::string& output, const Sweep& whole, const std::optional<ShardSpec>& shard,
+                       bool force, bool resume) {
+  if (resume && force)
+    throw ConfigError("--resume", "given with --force", "one of the two",
+                      "--resume continues the run in the output file, --force starts it again");
+  const OutputOnDisk there = output_on_disk(output);
+  if (there == OutputOnDisk::nothing) return OutputPlan::start;
+  if (force) return OutputPlan::start_over;
+  if (there == OutputOnDisk::lost_link) {
+    // Copies without their link: left by a run killed while creating its file (nothing saved
+    // yet, so --resume starts it again), or a link removed by hand.
+    bool saved = false;
+    for (const std::string& copy : run_file_copies(output)) try {
+        saved = saved || (std::filesystem::exists(copy) && has_resume_point(copy));
+      } catch (const std::exception&) {  // a copy killed half-written holds nothing to keep
+      }
+    if (!resume || saved)
+      throw ConfigError("--output", output, "a path that does not exist yet",
+                        "the copies of an unfinished run (" + output + ".partial-a/-b) are there but not the "
+                        "link to them; pass --force to start again");
+    std::cerr << "dalesim: " << output << " was stopped before its first save point; starting it again\n";
+    return OutputPlan::start_over;
   }
-  char buf[32];
-  std::snprintf(buf, sizeof buf, "%.1f %s", b, units[u]);
-  return buf;
+  RunFileIdentity found;
+  try {
+    found = read_run_identity(output);
+  } catch (const InputError& e) {  // not a dalesim file: never continued, overwritten only when told
+    if (resume) throw ConfigError("--resume", output, "an unfinished dalesim run file", e.what());
+    throw ConfigError("--output", output, "a path that does not exist yet", "pass --force to overwrite it");
+  }
+  const std::string hash = sweep_hash(whole.source_text);
+  const bool same_sweep = found.sweep_hash == hash && found.shard_count == (shard ? shard->count : 0) &&
+                          found.shard_index == (shard ? shard->index : 0);
+  const std::string what = found.shard_count > 0 ? "shard " + std::to_string(found.shard_index) + "/" +
+                                                       std::to_string(found.shard_count) + " of sweep"
+                                                 : "sweep";
+  if (found.status == "complete") {
+    // A finished run of the same sweep: nothing to do (a requeued or resubmitted array task).
+    if (same_sweep && (shard || resume)) return OutputPlan::nothing_to_do;
+    throw ConfigError("--output", output, "a path that does not exist yet", "pass --force to overwrite it");
+  }
+  if (!resume)
+    throw ConfigError("--output", output, "a path that does not exist yet",
+                      "it holds an unfinished run of " + what + " \"" + found.sweep_name +
+                          "\": pass --resume to continue it or --force to start again");
+  if (!same_sweep)
+    throw ConfigError("--resume", output,
+                      "a file of this sweep file (sweep \"" + whole.name + "\", sweep_hash " + hash +
+                          (shard ? ", shard " + std::to_string(shard->index) + "/" + std::to_string(shard->count)
+                                 : std::string()) +
+                          ")",
+                      "it holds " + what + " \"" + found.sweep_name + "\" (sweep_hash " + found.sweep_hash +
+                          "); resume with the sweep file it was started with, byte for byte");
+  if (has_resume_point(output)) return OutputPlan::resume;
+  std::cerr << "dalesim: " << output << " has no save point yet; starting it again\n";
+  return OutputPlan::start_over;
 }
+
 }  // namespace
 
 Action add_run_command(CLI::App& app, const std::string& command_line) {
@@ -65,60 +120,11 @@ Action add_run_command(CLI::App& app, const std::string& command_line) {
     const Sweep sweep = shard ? select_shard(whole, *shard, &share) : whole;
     const std::string shard_text =
         shard ? "shard " + std::to_string(shard->index) + "/" + std::to_string(shard->count) : std::string();
-    if (o->resume && o->force)
-      throw ConfigError("--resume", "given with --force", "one of the two",
-                        "--resume continues the run in the output file, --force starts it again");
-    const OutputOnDisk there = output_on_disk(o->output);
-    bool resume = false;
-    if (there == OutputOnDisk::lost_link && !o->force) {
-      // Copies without their link: left by a run killed while creating its file (nothing saved
-      // yet, so --resume starts it again), or a link removed by hand.
-      bool saved = false;
-      for (const std::string& copy : run_file_copies(o->output)) try {
-          saved = saved || (std::filesystem::exists(copy) && has_resume_point(copy));
-        } catch (const std::exception&) {  // a copy killed half-written holds nothing to keep
-        }
-      if (!o->resume || saved)
-        throw ConfigError("--output", o->output, "a path that does not exist yet",
-                          "the copies of an unfinished run (" + o->output + ".partial-a/-b) are there but not the "
-                          "link to them; pass --force to start again");
-      std::cerr << "dalesim: " << o->output << " was stopped before its first save point; starting it again\n";
-    } else if (there == OutputOnDisk::file && !o->force) {
-      RunFileIdentity found;
-      try {
-        found = read_run_identity(o->output);
-      } catch (const InputError& e) {  // not a dalesim file: never continued, overwritten only when told
-        if (o->resume) throw ConfigError("--resume", o->output, "an unfinished dalesim run file", e.what());
-        throw ConfigError("--output", o->output, "a path that does not exist yet", "pass --force to overwrite it");
-      }
-      const bool same_sweep = found.sweep_hash == sweep_hash(whole.source_text) &&
-                              found.shard_count == (shard ? shard->count : 0) &&
-                              found.shard_index == (shard ? shard->index : 0);
-      const std::string what = found.shard_count > 0 ? "shard " + std::to_string(found.shard_index) + "/" +
-                                                           std::to_string(found.shard_count) + " of sweep"
-                                                     : "sweep";
-      if (found.status == "complete") {
-        // A finished run of the same sweep: nothing to do (a requeued or resubmitted array task).
-        if (same_sweep && (shard || o->resume)) {
-          std::printf("%s: %s \"%s\" is already complete; nothing to do\n", o->output.c_str(), what.c_str(),
-                      whole.name.c_str());
-          return 0;
-        }
-        throw ConfigError("--output", o->output, "a path that does not exist yet", "pass --force to overwrite it");
-      }
-      if (!o->resume)
-        throw ConfigError("--output", o->output, "a path that does not exist yet",
-                          "it holds an unfinished run of " + what + " \"" + found.sweep_name +
-                              "\": pass --resume to continue it or --force to start again");
-      if (!same_sweep)
-        throw ConfigError("--resume", o->output,
-                          "a file of this sweep file (sweep \"" + whole.name + "\", sweep_hash " +
-                              sweep_hash(whole.source_text) + (shard ? ", " + shard_text : std::string()) + ")",
-                          "it holds " + what + " \"" + found.sweep_name + "\" (sweep_hash " + found.sweep_hash +
-                              "); resume with the sweep file it was started with, byte for byte");
-      resume = has_resume_point(o->output);
-      // Stopped before its first checkpoint: nothing to keep, so it starts again.
-      if (!resume) std::cerr << "dalesim: " << o->output << " has no save point yet; starting it again\n";
+    const OutputPlan plan = plan_output(o->output, whole, shard, o->force, o->resume);
+    if (plan == OutputPlan::nothing_to_do) {
+      std::printf("%s: %s \"%s\" is already complete; nothing to do\n", o->output.c_str(),
+                  shard ? (shard_text + " of sweep").c_str() : "sweep", whole.name.c_str());
+      return 0;
     }
     // What is at the path was decided above (refused, resumed or to be replaced): here only whether
     // a file can be written there.
@@ -126,8 +132,8 @@ Action add_run_command(CLI::App& app, const std::string& command_line) {
     check_memory_fits(sweep, o->backend);
     RunOptions ro;
     ro.output = o->output;
-    ro.overwrite = o->force || (o->resume && there != OutputOnDisk::nothing);
-    ro.resume = resume;
+    ro.overwrite = plan == OutputPlan::start_over;
+    ro.resume = plan == OutputPlan::resume;
     ro.backend = o->backend;
     ro.n_threads = o->threads;
     ro.command_line = command_line;
@@ -184,7 +190,7 @@ Action add_validate_command(CLI::App& app) {
     for (const auto& k : sweep.axis_keys) std::printf(" %s", k.c_str());
     std::printf("%s\n", sweep.axis_keys.empty() ? " (none)" : "");
     for (const auto& s : shapes) std::printf("  shape %s\n", s.c_str());
-    std::printf("estimated training memory: %s\n", human_bytes(bytes).c_str());
+    std::printf("estimated training memory: %s\n", format_bytes(bytes).c_str());
     return 0;
   };
 }
