@@ -11,36 +11,17 @@
 namespace dalesim {
 namespace {
 
-struct RunOut {
-  std::vector<std::vector<StepMetrics>> metrics;  // [step][replica]
-  std::vector<ReplicaModel> models;               // after the last step
-  std::vector<std::int64_t> diverged;
-};
+using RunOut = test::SplitRun;  // metrics[step][replica], the models after the last step, diverged steps
 
 RunOut run_backend(const std::string& kind, const std::string& gemm, const std::vector<ReplicaConfig>& cfgs, int steps) {
-  RunOut out;
-  std::vector<std::unique_ptr<Task>> tasks;
-  for (const auto& c : cfgs) {
-    out.models.push_back(test::model_of(c));
-    tasks.push_back(test::task_of(c));
-  }
-  BackendOptions opt;
-  opt.n_threads = 2;
-  opt.cuda_gemm = gemm;
-  auto backend = kind == "cpu" ? make_cpu_backend(opt) : make_cuda_backend(opt);
-  backend->upload(out.models);
-  std::vector<Batch> batches(cfgs.size());
-  std::vector<const Batch*> ptrs;
-  for (auto& b : batches) ptrs.push_back(&b);
-  for (int it = 0; it < steps; ++it) {
-    for (size_t r = 0; r < cfgs.size(); ++r) tasks[r]->generate(cfgs[r].data_seed, it, cfgs[r].task.batch, batches[r]);
-    std::vector<StepMetrics> m;
-    backend->train_step(it, ptrs, &m);
-    out.metrics.push_back(m);
-  }
-  backend->download(out.models);
-  out.diverged = backend->diverged_steps();
-  return out;
+  return test::run_split(
+      [&] {
+        BackendOptions opt;
+        opt.n_threads = 2;
+        opt.cuda_gemm = gemm;
+        return kind == "cpu" ? make_cpu_backend(opt) : make_cuda_backend(opt);
+      },
+      cfgs, steps);
 }
 
 // Which parameterisations a case cycles through.

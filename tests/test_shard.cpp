@@ -20,6 +20,7 @@
 #include "dalesim/sweep.hpp"
 #include "io/h5.hpp"
 #include "sweep/shard.hpp"
+#include "test_h5_compare.hpp"
 #include "test_paths.hpp"
 
 namespace {
@@ -133,8 +134,8 @@ TEST(Shard, SweepHashIsFnv1a) {
 using dalesim::test::Outcome;
 using dalesim::test::run_dalesim;
 
-// Every dataset of `b` equals that of `a` value by value (NaN equal to NaN), and the two hold the
-// same datasets; root attributes equal except when and how the file was made.
+// Every dataset of `b` equals that of `a` bit for bit, and the two hold the same datasets; root
+// attributes equal except when and how the file was made.
 void expect_same_file(const std::string& a_path, const std::string& b_path) {
   dalesim::h5::silence_errors();
   const dalesim::h5::File a = dalesim::h5::File::open_read_only(a_path);
@@ -144,33 +145,7 @@ void expect_same_file(const std::string& a_path, const std::string& b_path) {
     EXPECT_EQ(a.string_attribute(attr), b.string_attribute(attr)) << attr;
   EXPECT_EQ(a.int_attribute("n_replicas"), b.int_attribute("n_replicas"));
   EXPECT_FALSE(b.has_attribute("shard_count"));
-  std::size_t n_values = 0;
-  std::function<void(const dalesim::h5::Location&, const dalesim::h5::Location&, const std::string&)> walk =
-      [&](const dalesim::h5::Location& ga, const dalesim::h5::Location& gb, const std::string& where) {
-        ASSERT_EQ(ga.child_names(), gb.child_names()) << where;
-        for (const std::string& name : ga.child_names()) {
-          const std::string path = where + "/" + name;
-          if (ga.is_group(name)) {
-            walk(ga.open_group(name), gb.open_group(name), path);
-            continue;
-          }
-          const dalesim::h5::Dataset da = ga.open_dataset(name), db = gb.open_dataset(name);
-          ASSERT_EQ(da.dims(), db.dims()) << path;
-          if (da.type().type_class() == H5T_STRING) {
-            EXPECT_EQ(da.read_strings(), db.read_strings()) << path;
-            continue;
-          }
-          const std::vector<double> va = da.read_doubles(), vb = db.read_doubles();
-          n_values += va.size();
-          for (std::size_t i = 0; i < va.size(); ++i)
-            if (!(va[i] == vb[i] || (std::isnan(va[i]) && std::isnan(vb[i])))) {
-              ADD_FAILURE() << path << "[" << i << "]: " << va[i] << " vs " << vb[i];
-              break;
-            }
-        }
-      };
-  walk(a, b, "");
-  EXPECT_GT(n_values, 1000u);
+  EXPECT_GT(dalesim::test::expect_same_datasets(a_path, b_path), 1000u);
 }
 
 class ShardCli : public ::testing::Test {
