@@ -8,6 +8,8 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -89,6 +91,22 @@ std::string read_text(const std::string& path) {
   std::stringstream ss;
   ss << in.rdbuf();
   return ss.str();
+}
+
+// Opens the file in h5py (Debian's /usr/bin/python3 with python3-h5py) and reads every dataset;
+// prints the number of history rows. -1 when h5py is not there, -2 when the file does not read.
+int h5py_history_rows(const std::string& file) {
+  if (std::system("/usr/bin/python3 -c 'import h5py' >/dev/null 2>&1") != 0) return -1;
+  const std::string cmd =
+      "/usr/bin/python3 -c \"import h5py, sys\n"
+      "f = h5py.File(sys.argv[1], 'r')\n"
+      "f.visititems(lambda n, o: o[()] if isinstance(o, h5py.Dataset) else None)\n"
+      "print(f['history/step'].shape[0])\" " + file + " 2>/dev/null";
+  FILE* pipe = popen(cmd.c_str(), "r");
+  if (!pipe) return -2;
+  char buf[64] = {0};
+  const bool got = std::fgets(buf, sizeof buf, pipe) != nullptr;
+  return pclose(pipe) == 0 && got ? std::atoi(buf) : -2;
 }
 
 // Both ways round: every dataset of each is in the other, with the same bytes.
@@ -173,7 +191,10 @@ TEST_F(Resume, KilledAtRandomMomentsOpensAndResumesBitwise) {
     SCOPED_TRACE("trial " + std::to_string(trial) + ", killed " + std::to_string(us) + " us after step " +
                  std::to_string(step) + " (exit " + std::to_string(code) + ")");
     if (code == -SIGKILL && fs::exists(out) && dalesim::read_run_file(out).status == "running") {
-      if (dalesim::read_run_file(out).checkpoint_step.size() > 0) expect_consistent_prefix(out, ref);
+      const dalesim::RunFile killed = dalesim::read_run_file(out);
+      if (killed.checkpoint_step.size() > 0) expect_consistent_prefix(out, ref);
+      const int rows = h5py_history_rows(out);
+      if (rows != -1) EXPECT_EQ(rows, static_cast<int>(killed.history_step.size())) << "h5py cannot read " << out;
       ++n_resumed;
     }
     // --resume continues whatever is there (or starts afresh when there is nothing to continue).
