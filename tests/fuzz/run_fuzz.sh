@@ -32,6 +32,10 @@ declare -A dict=([fuzz_sweep]=tests/fuzz/sweep.dict [fuzz_h5_reader]=)
 # libhdf5 leaks some of its own allocations on corrupt files (see lsan.supp and docs/fuzzing.md).
 export LSAN_OPTIONS="suppressions=$PWD/tests/fuzz/lsan.supp${LSAN_OPTIONS:+:$LSAN_OPTIONS}"
 
+# fuzz_h5_reader's per-process directory goes under TMPDIR; libFuzzer ends a process without
+# running exit handlers when a target fails, so the directory lives in $work, removed above.
+export TMPDIR="$work"
+
 passed=0
 failed=0
 for t in "${targets[@]}"; do
