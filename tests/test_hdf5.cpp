@@ -428,6 +428,51 @@ TEST_F(Hdf5Test, NewerFormatVersionAsksForNewerDalesim) {
   EXPECT_NE(msg.find("newer dalesim"), std::string::npos) << msg;
 }
 
+TEST_F(Hdf5Test, FormatVersionThatIsNotOneNumberIsRefused) {
+  // An array attribute was read into one int64 (a stack overflow); found by tests/fuzz/fuzz_h5_reader.cpp.
+  std::string p = path("array_version.h5");
+  write_run(p, true);
+  hid_t file = H5Fopen(p.c_str(), H5F_ACC_RDWR, H5P_DEFAULT);
+  H5Adelete(file, "format_version");
+  hsize_t n = 64;
+  hid_t space = H5Screate_simple(1, &n, nullptr);
+  hid_t attr = H5Acreate2(file, "format_version", H5T_STD_I64LE, space, H5P_DEFAULT, H5P_DEFAULT);
+  std::vector<long long> ones(n, 1);
+  H5Awrite(attr, H5T_NATIVE_LLONG, ones.data());
+  H5Aclose(attr);
+  H5Sclose(space);
+  H5Fclose(file);
+  std::string msg = error_of([&] { read_run_file(p); });
+  EXPECT_NE(msg.find("format_version: attribute is not a single number (it holds 64 values)"), std::string::npos)
+      << msg;
+}
+
+TEST_F(Hdf5Test, CheckpointWeightsOfTheWrongRankAreRefused) {
+  // A 1-D alpha was indexed as [checkpoint, replica] (a heap overflow); found by
+  // tests/fuzz/fuzz_h5_reader.cpp.
+  std::string p = path("flat_alpha.h5");
+  write_run(p, true);
+  std::string group;
+  {
+    h5::File f = h5::File::open_read_only(p);
+    group = "/checkpoints/weights/" + f.open_group("checkpoints").open_group("weights").child_names().at(0);
+  }
+  hid_t file = H5Fopen(p.c_str(), H5F_ACC_RDWR, H5P_DEFAULT);
+  hid_t g = H5Gopen2(file, group.c_str(), H5P_DEFAULT);
+  H5Ldelete(g, "alpha", H5P_DEFAULT);
+  hsize_t n = 1;
+  hid_t space = H5Screate_simple(1, &n, nullptr);
+  hid_t ds = H5Dcreate2(g, "alpha", H5T_IEEE_F32LE, space, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+  float half = 0.5f;
+  H5Dwrite(ds, H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, &half);
+  H5Dclose(ds);
+  H5Sclose(space);
+  H5Gclose(g);
+  H5Fclose(file);
+  std::string msg = error_of([&] { read_checkpoint_weights(p, 0, 0); });
+  EXPECT_NE(msg.find(group + "/alpha has shape [1], expected 2 axes"), std::string::npos) << msg;
+}
+
 TEST_F(Hdf5Test, H5dumpReadsHeaderAndFilters) {
   if (std::system("command -v h5dump > /dev/null 2>&1") != 0) GTEST_SKIP() << "h5dump not on PATH";
   std::string p = path("dump.h5");

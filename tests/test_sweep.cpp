@@ -321,6 +321,40 @@ TEST(SweepErrors, TooManyReplicas) {
   expect_error(text + "]\n", {"1000000 replicas"});
 }
 
+TEST(SweepErrors, TableHeaderWithoutKey) {
+  // toml++ 3.3.0 asserted on these instead of reporting them (an abort in debug builds, undefined
+  // behaviour in optimised clang builds); found by tests/fuzz/fuzz_sweep.cpp, see sweep/toml.hpp.
+  for (const char* text : {"[#\n", "[\n", "name = \"x\"\n[[=\n"}) expect_error(text, {"valid TOML syntax"});
+}
+
+TEST(SweepErrors, NonAsciiOutsideStrings) {
+  // toml++ 3.3.0 asks "whitespace?" of these, which is undefined behaviour for most non-ASCII
+  // code points; found by tests/fuzz/fuzz_sweep.cpp, see sweep/toml.hpp.
+  expect_error("\xc3\xa9 = 1\n", {"demo.toml:1:1;", "non-ASCII character outside a string"});
+  expect_error("[model]\nn_units = 8 \xc3\xa9\n", {"demo.toml:2:13;", "non-ASCII"});
+  expect_error("[sweep.grid]\n\"model.g\" = [1.0, \xef\xbb\x99]\n", {"demo.toml:2:", "non-ASCII"});
+  expect_error("name = \"\"\"\\\n  \xc2\xa7\"\"\"\n", {"demo.toml:2:3;", "line-ending backslash"});
+  expect_error("name = \"\"\"\\\xc2\xa7\n\"\"\"\n", {"demo.toml:1:12;", "after a backslash"});
+  expect_error("seed = 2a\"\xce\xa0\n", {"demo.toml:1:11;", "outside a string"});
+  expect_error("seed = 4e.'\xce\xa0'\n", {"demo.toml:1:12;", "outside a string"});
+  // A quoted part of a dotted key is a string: its key is unknown, the syntax fine.
+  expect_error("model.\"n_\xc3\xbcnits\" = 8\n", {"unknown key"});
+}
+
+TEST(SweepFile, NonAsciiInStringsAndComments) {
+  const Sweep a = parse_sweep("# caf\xc3\xa9\nname = \"\xc3\xbc \\\" \xc3\xa9\" # \xc3\xa9\n", "demo.toml");
+  EXPECT_EQ(a.name, "\xc3\xbc \" \xc3\xa9");
+  const Sweep b = parse_sweep("name = '''\n\xc3\xa9'''\n", "demo.toml");
+  EXPECT_EQ(b.name, "\xc3\xa9");
+  const Sweep c = parse_sweep("name = \"\"\"a\\\n  b\xc3\xa9\"\"\"\"\"\n", "demo.toml");
+  EXPECT_EQ(c.name, "ab\xc3\xa9\"\"");
+}
+
+TEST(SweepErrors, UnknownTableRenderedInTheMessage) {
+  // toml++'s own printer is undefined behaviour for floats below 1 (found by fuzz_sweep).
+  expect_error("[sweep.gird]\n\"model.g\" = [0.1, 0.5]\n", {"sweep.gird = { \"model.g\" = [0.1, 0.5] }"});
+}
+
 TEST(SweepErrors, TomlSyntax) {
   const ConfigError e = expect_error("[model]\nn_units = \n", {"demo.toml:2:"});
   EXPECT_EQ(e.key().rfind("demo.toml:2:", 0), 0u) << e.key();

@@ -238,6 +238,11 @@ std::int64_t Object::int_attribute(const std::string& name) const {
   Attribute a = open_attribute(name);
   H5T_class_t c = a.type().type_class();
   if (c != H5T_INTEGER && c != H5T_FLOAT) throw std::runtime_error(a.where() + ": attribute is not a number");
+  // H5Aread writes every element: only a single one fits in `v`.
+  const hssize_t n = H5_CHECKED(H5Sget_simple_extent_npoints, a.where(), a.space().id());
+  if (n != 1)
+    throw std::runtime_error(a.where() + ": attribute is not a single number (it holds " + std::to_string(n) +
+                             " values)");
   std::int64_t v = 0;
   a.read(H5T_NATIVE_INT64, &v);
   return v;

@@ -147,36 +147,45 @@ ReplicaWeights read_checkpoint_weights(const std::string& path, int replica, int
     if (it == ids.end()) continue;
     hsize_t m = static_cast<hsize_t>(it - ids.begin());
 
-    h5::Dataset w_rec = g.open_dataset("W_rec");
-    h5::Dims rec = w_rec.dims();  // [C, R_g, N, N]
-    if (c < 0 || static_cast<hsize_t>(c) >= rec[0])
-      throw std::runtime_error(path + ": checkpoint index " + std::to_string(c) + " out of range (the file has " +
-                               std::to_string(rec[0]) + " checkpoints)");
+    // Each dataset is [C, R_g, ...] with `rank` axes; anything else (a damaged or foreign file)
+    // is refused before its dims are indexed or a block is selected.
+    auto dims_of = [&](const h5::Dataset& ds, const char* dataset, std::size_t rank) {
+      h5::Dims d = ds.dims();
+      std::string shape;
+      for (hsize_t x : d) shape += (shape.empty() ? "" : ", ") + std::to_string(x);
+      if (d.size() != rank || d[1] != ids.size())
+        throw std::runtime_error(path + ": " + g.path() + "/" + dataset + " has shape [" + shape + "], expected " +
+                                 std::to_string(rank) + " axes [checkpoint, replica (" + std::to_string(ids.size()) +
+                                 " in " + g.path() + "/replica), ...]");
+      if (c < 0 || static_cast<hsize_t>(c) >= d[0])
+        throw std::runtime_error(path + ": checkpoint index " + std::to_string(c) + " out of range (the file has " +
+                                 std::to_string(d[0]) + " checkpoints)");
+      return d;
+    };
     hsize_t ci = static_cast<hsize_t>(c);
     ReplicaWeights w;
     // Reads the block of (checkpoint c, replica m) of a [C, R_g, ...] dataset.
-    auto read = [&](const char* dataset, std::vector<float>* out) {
+    auto read = [&](const char* dataset, std::size_t rank, std::vector<float>* out) {
       h5::Dataset ds = g.open_dataset(dataset);
-      h5::Dims d = ds.dims(), start(d.size(), 0), count = d;
+      h5::Dims d = dims_of(ds, dataset, rank), start(d.size(), 0), count = d;
       start[0] = ci;
       start[1] = m;
       count[0] = count[1] = 1;
       std::size_t n = 1;
       for (std::size_t k = 2; k < d.size(); ++k) n *= d[k];
       out->assign(n, 0.f);
-      ds.read_block(H5T_NATIVE_FLOAT, start, count, out->data());
+      if (n > 0) ds.read_block(H5T_NATIVE_FLOAT, start, count, out->data());
       return d;
     };
-    w.N = static_cast<int>(rec[2]);
-    read("W_rec", &w.W_rec);
-    read("W_dale", &w.W_dale);
-    read("W_free", &w.W_free);
-    w.I = static_cast<int>(read("W_in", &w.W_in)[3]);
-    w.O = static_cast<int>(read("W_out", &w.W_out)[2]);
-    read("b", &w.b);
-    read("b_out", &w.b_out);
+    w.N = static_cast<int>(read("W_rec", 4, &w.W_rec)[2]);
+    read("W_dale", 4, &w.W_dale);
+    read("W_free", 4, &w.W_free);
+    w.I = static_cast<int>(read("W_in", 4, &w.W_in)[3]);
+    w.O = static_cast<int>(read("W_out", 4, &w.W_out)[2]);
+    read("b", 3, &w.b);
+    read("b_out", 3, &w.b_out);
     std::vector<float> alpha;
-    read("alpha", &alpha);
+    read("alpha", 2, &alpha);
     w.alpha = alpha.at(0);
     return w;
   }

@@ -2,9 +2,8 @@
 // every replica before anything runs.
 #include "dalesim/sweep.hpp"
 
-#include <toml++/toml.h>
-
 #include <algorithm>
+#include <cctype>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -15,6 +14,7 @@
 
 #include "dalesim/task.hpp"
 #include "sweep/keys.hpp"
+#include "sweep/toml.hpp"
 
 namespace dalesim {
 
@@ -89,9 +89,28 @@ std::optional<Value> to_value(const toml::node& n) {
   return std::nullopt;
 }
 
+// A node as written, for error messages. Arrays and tables are rendered here rather than by
+// toml++'s printer, whose line-width estimate for a float below 1 converts a negative logarithm
+// to size_t (undefined behaviour in toml++ 3.3.0; found by tests/fuzz/fuzz_sweep.cpp).
 std::string render(const toml::node& n) {
   if (auto v = to_value(n)) return format_value(*v);
-  std::ostringstream os;
+  if (const toml::array* a = n.as_array()) {
+    std::string out = "[";
+    for (std::size_t i = 0; i < a->size(); ++i) out += (i ? ", " : "") + render(*a->get(i));
+    return out + "]";
+  }
+  if (const toml::table* t = n.as_table()) {
+    std::string out = "{";
+    for (auto&& [k, child] : *t) {
+      std::string key(k.str());
+      const bool bare = !key.empty() && std::all_of(key.begin(), key.end(), [](char c) {
+        return std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '-';
+      });
+      out += (out.size() > 1 ? ", " : " ") + (bare ? key : "\"" + key + "\"") + " = " + render(child);
+    }
+    return out + (out.size() > 1 ? " }" : "}");
+  }
+  std::ostringstream os;  // dates and times
   n.visit([&](const auto& x) { os << x; });
   return os.str();
 }
@@ -303,14 +322,7 @@ std::string emit_resolved(const std::string& name, const ReplicaConfig& base, co
 }
 
 Sweep parse_sweep_impl(const std::string& text, const std::string& origin, const std::string& default_name) {
-  toml::table root;
-  try {
-    root = toml::parse(text, origin);
-  } catch (const toml::parse_error& e) {
-    const auto& p = e.source().begin;
-    throw ConfigError(origin + ":" + std::to_string(p.line) + ":" + std::to_string(p.column), "", "valid TOML syntax",
-                      std::string(e.description()));
-  }
+  const toml::table root = parse_toml(text, origin);
 
   Sweep out;
   out.name = default_name;
