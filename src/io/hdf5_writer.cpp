@@ -564,10 +564,15 @@ void Hdf5Writer::write_resume_state(std::int64_t next_iteration, const std::vect
   g.set_attribute("checkpoint_rows", static_cast<std::int64_t>(checkpoint_step_.dims().at(0)));
 }
 
-void Hdf5Writer::set_replica_status(const std::vector<ReplicaStatus>& status,
-                                    const std::vector<std::int64_t>& diverged_step) {
+void Hdf5Writer::check_status(const std::vector<ReplicaStatus>& status,
+                              const std::vector<std::int64_t>& diverged_step) const {
   check_count(path_, status.size(), R_, "set_replica_status's status");
   check_count(path_, diverged_step.size(), R_, "set_replica_status's diverged_step");
+}
+
+void Hdf5Writer::set_replica_status(const std::vector<ReplicaStatus>& status,
+                                    const std::vector<std::int64_t>& diverged_step) {
+  check_status(status, diverged_step);
   std::vector<std::string> names;
   for (ReplicaStatus s : status) names.emplace_back(to_string(s));
   status_.write_strings(names);

@@ -29,12 +29,12 @@ class Hdf5Writer {
   explicit Hdf5Writer(const std::string& path);
   ~Hdf5Writer() = default;  // handles close in reverse order, the file last
 
-  std::size_t n_replicas() const { return R_; }
   const std::string& path() const { return path_; }
   // Throw std::invalid_argument, before anything is written, for sizes that do not match the file.
   void check_history(const std::vector<StepMetrics>& per_replica) const;
   void check_checkpoint(const std::vector<Diagnostics>& diag, const std::vector<ReplicaWeights>& weights) const;
   void check_state(const std::vector<ReplicaModel>& models) const;
+  void check_status(const std::vector<ReplicaStatus>& status, const std::vector<std::int64_t>& diverged_step) const;
 
   void append_history(std::int64_t step, const std::vector<StepMetrics>& per_replica);
   void append_checkpoint(std::int64_t step, const std::vector<Diagnostics>& diag,

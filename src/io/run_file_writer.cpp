@@ -122,9 +122,7 @@ class RunFileWriter final : public HistoryWriter {
   void set_replica_status(const std::vector<ReplicaStatus>& status,
                           const std::vector<std::int64_t>& diverged_step) override {
     check_usable("set_replica_status");
-    if (status.size() != copies_[0]->n_replicas() || diverged_step.size() != copies_[0]->n_replicas())
-      throw std::invalid_argument("HDF5 writer for " + path_ + ": set_replica_status needs one entry per replica (" +
-                                  std::to_string(copies_[0]->n_replicas()) + ")");
+    copies_[0]->check_status(status, diverged_step);
     pending_.status.emplace(status, diverged_step);
   }
 
