@@ -9,6 +9,7 @@
 #include <fstream>
 #include <string>
 
+#include "dalesim/backend.hpp"
 #include "dalesim/history.hpp"
 #include "test_paths.hpp"
 
@@ -134,6 +135,8 @@ TEST_F(Cli, BadArgumentsAndUnreadableFiles) {
 }
 
 TEST_F(Cli, CudaWithoutADeviceIsAClearError) {
+  const dalesim::CudaDeviceInfo dev = dalesim::query_cuda_device();
+  if (dev.usable) GTEST_SKIP() << "a CUDA device is usable: " << dev.name;
   const std::string sweep = write("small.toml", kSmallSweep);
   const Outcome o = run_dalesim("run " + sweep + " -o " + path("c.h5") + " --backend cuda");
   EXPECT_NE(o.code, 0);

@@ -58,6 +58,10 @@ struct Batch {
   int n_accuracy_points() const;
 };
 
+// Throws std::invalid_argument, naming the batch's shape and what is wrong, unless the batch fits a
+// model with I inputs and O outputs (every backend checks each batch it is given).
+void check_batch(const Batch& batch, int I, int O);
+
 // The held-out parts of a task's data (tasks that draw fresh trials every step have none).
 enum class Split { validation, test };
 const char* to_string(Split s);

@@ -91,26 +91,6 @@ double batch_accuracy(const Batch& batch, const Real* z) {
   return n ? double(correct) / n : std::numeric_limits<double>::quiet_NaN();
 }
 
-void check_batch(const Batch& batch, int I, int O) {
-  const size_t TB = static_cast<size_t>(batch.T) * batch.B;
-  auto fail = [&](const std::string& what) {
-    throw std::invalid_argument("batch [T=" + std::to_string(batch.T) + ", B=" + std::to_string(batch.B) + "]: " + what);
-  };
-  if (batch.I != I || batch.O != O)
-    fail("has I=" + std::to_string(batch.I) + ", O=" + std::to_string(batch.O) + " but the model has I=" +
-         std::to_string(I) + ", O=" + std::to_string(O));
-  if (batch.x.size() != TB * I) fail("x is not [T, B, I]");
-  if (batch.loss == LossKind::mse && (batch.y.size() != TB * O || batch.mask.size() != TB * O))
-    fail("y or mask is not [T, B, O]");
-  if (batch.loss == LossKind::cross_entropy && batch.target.size() != TB) fail("target is not [T, B]");
-  if (batch.acc_step >= 0 && (batch.acc_step >= batch.T || batch.label.size() != static_cast<size_t>(batch.B)))
-    fail("acc_step or label out of shape");
-  if (batch.acc_step < 0 && !batch.acc_label.empty() && batch.acc_label.size() != TB) fail("acc_label is not [T, B]");
-  const bool has_accuracy = batch.acc_step >= 0 || std::any_of(batch.acc_label.begin(), batch.acc_label.end(),
-                                                                [](int c) { return c >= 0; });
-  if (has_accuracy && !(0 <= batch.acc_begin && batch.acc_begin < batch.acc_end && batch.acc_end <= O))
-    fail("accuracy outputs [acc_begin, acc_end) not within [0, O)");
-}
 
 }  // namespace
 
@@ -186,7 +166,7 @@ PassResult ReplicaTrainer<Real>::loss_and_grad(const Batch& batch, std::int64_t 
   const int N = layout_.N, I = layout_.I, O = layout_.O, B = batch.B, T = batch.T;
   const size_t TB = static_cast<size_t>(T) * B, BN = static_cast<size_t>(B) * N;
   const Phi phi = model_.cfg->model.phi;
-  check_batch(batch, I, O);
+  check_batch(batch, I, O);  // dalesim/task.hpp
   build_effective();
   x_.assign(batch.x.begin(), batch.x.end());
   const bool mse = batch.loss == LossKind::mse;

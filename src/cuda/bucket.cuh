@@ -34,6 +34,7 @@ struct BucketView {
   // Per-replica hyperparameters, already rounded to float the way the CPU trainer rounds them.
   const float *lr, *lr_alpha, *momentum, *beta1, *one_minus_beta1, *beta2, *one_minus_beta2, *eps;
   const float *weight_decay, *md_p;  // train.weight_decay, train.md_p
+  const double *beta1_d, *beta2_d;  // the betas in double, for Adam's bias corrections (as the CPU)
   const double* clip;
   const int *optimizer, *input_positive, *phi, *noisy, *rule;  // Optim, bool, Phi, bool, Rule
   const unsigned long long* noise_seed;

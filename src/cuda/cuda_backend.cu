@@ -14,6 +14,7 @@
 #include "cuda/gemm.cuh"
 #include "cuda/step_kernels.cuh"
 #include "dalesim/backend.hpp"
+#include "dalesim/task.hpp"
 
 namespace dalesim {
 
@@ -64,15 +65,15 @@ class Bucket {
   }
 
   std::vector<int> members_;  // global replica ids, in order
-  GemmKernel gemm_;
   cudaStream_t stream_ = nullptr;
+  std::unique_ptr<cuda::Gemm> gemm_;  // after stream_: bound to it
   cudaGraphExec_t graph_ = nullptr;
   cuda::BucketView v_{};
   std::size_t bytes_ = 0;
   // Owners of the device memory that v_ points into.
   DeviceBuffer<float> params_, grad_, m1_, m2_, masks_rec_, masks_in_, masks_out_, col_sign_, leak_, noise_std_;
   DeviceBuffer<float> hyper_f_, bc1_, bc2_, clip_scale_, alpha_;
-  DeviceBuffer<double> clip_, metrics_, mask_sum_;
+  DeviceBuffer<double> clip_, betas_, metrics_, mask_sum_;
   DeviceBuffer<int> hyper_i_, stream_of_, labels_, targets_, acc_labels_, acc_;
   DeviceBuffer<unsigned long long> noise_seed_;
   DeviceBuffer<long long> diverged_, adam_steps_, iteration_;
@@ -86,8 +87,9 @@ class Bucket {
 };
 
 Bucket::Bucket(const std::vector<int>& members, const std::vector<ReplicaModel>& models, int T, int B, GemmKernel gemm)
-    : members_(members), gemm_(gemm) {
+    : members_(members) {
   DALESIM_CUDA_CHECK(cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking));
+  gemm_ = std::make_unique<cuda::Gemm>(gemm, stream_);
   const ReplicaModel& first = models[members.front()];
   const ParamLayout& l = first.layout;
   const int R = static_cast<int>(members.size()), N = l.N, I = l.I, O = l.O;
@@ -127,7 +129,7 @@ Bucket::Bucket(const std::vector<int>& members, const std::vector<ReplicaModel>&
   std::vector<float> params, mrec, min, mout, sign, leak, nstd;
   constexpr int kHyperF = 10, kHyperI = 5;
   std::vector<float> hf(kHyperF * static_cast<std::size_t>(R));
-  std::vector<double> clip(R);
+  std::vector<double> clip(R), betas(2 * static_cast<std::size_t>(R));
   std::vector<int> hi(kHyperI * static_cast<std::size_t>(R));
   std::vector<unsigned long long> seeds(R);
   // Optimiser state: zeros for a fresh start, the saved state of a resumed run.
@@ -152,6 +154,8 @@ Bucket::Bucket(const std::vector<int>& members, const std::vector<ReplicaModel>&
                               float(tc.weight_decay), float(tc.md_p)};
     for (int j = 0; j < kHyperF; ++j) hf[j * R + k] = h[j];
     clip[k] = tc.clip;
+    betas[k] = tc.beta1;
+    betas[R + k] = tc.beta2;
     hi[0 * R + k] = static_cast<int>(tc.optimizer);
     // As project_constraints: U_ee of arch dann is non-negative too.
     hi[1 * R + k] = l.arch == Arch::dann || m.cfg->model.input_sign == InputSign::positive;
@@ -185,6 +189,9 @@ Bucket::Bucket(const std::vector<int>& members, const std::vector<ReplicaModel>&
   v_.md_p = hfp + 9 * R;
   clip_ = upload_vector(clip, stream_);
   v_.clip = clip_.get();
+  betas_ = upload_vector(betas, stream_);
+  v_.beta1_d = betas_.get();
+  v_.beta2_d = betas_.get() + R;
   hyper_i_ = upload_vector(hi, stream_);
   v_.optimizer = hyper_i_.get();
   v_.input_positive = hyper_i_.get() + R;
@@ -244,10 +251,9 @@ Bucket::Bucket(const std::vector<int>& members, const std::vector<ReplicaModel>&
 
 Bucket::~Bucket() {
   if (graph_) cudaGraphExecDestroy(graph_);
-  if (stream_) {
-    cudaStreamSynchronize(stream_);
-    cudaStreamDestroy(stream_);
-  }
+  if (stream_) cudaStreamSynchronize(stream_);
+  gemm_.reset();  // its handle is bound to the stream
+  if (stream_) cudaStreamDestroy(stream_);
 }
 
 void Bucket::stage(std::int64_t iteration, const std::vector<const Batch*>& batches) {
@@ -256,17 +262,20 @@ void Bucket::stage(std::int64_t iteration, const std::vector<const Batch*>& batc
   std::map<const Batch*, int> index;
   for (int k = 0; k < R; ++k) {
     const Batch* b = batches[members_[k]];
-    if (b->T != T || b->B != B || b->I != I || b->O != O)
-      throw std::runtime_error("cuda backend: replica " + std::to_string(members_[k]) +
-                               " got a batch of another shape than at its first step");
+    check_batch(*b, I, O);  // as the CPU trainer checks it
+    if (b->T != T || b->B != B)
+      throw std::invalid_argument("cuda backend: replica " + std::to_string(members_[k]) +
+                                  " got a batch of another shape than at its first step");
     auto [it, added] = index.emplace(b, static_cast<int>(index.size()));
     const int s = it->second;
     h_stream_of_.get()[k] = s;
     if (!added) continue;
+    // Arrays a batch's loss or accuracy form does not use may be absent; they are not read then.
     std::copy(b->x.begin(), b->x.end(), h_x_.get() + s * tbi);
-    std::copy(b->y.begin(), b->y.end(), h_y_.get() + s * tbo);
-    std::copy(b->mask.begin(), b->mask.end(), h_mask_.get() + s * tbo);
-    std::copy(b->label.begin(), b->label.end(), h_labels_.get() + static_cast<std::size_t>(s) * B);
+    if (b->y.size() == tbo) std::copy(b->y.begin(), b->y.end(), h_y_.get() + s * tbo);
+    if (b->mask.size() == tbo) std::copy(b->mask.begin(), b->mask.end(), h_mask_.get() + s * tbo);
+    if (b->label.size() == static_cast<std::size_t>(B))
+      std::copy(b->label.begin(), b->label.end(), h_labels_.get() + static_cast<std::size_t>(s) * B);
     const std::size_t tb = static_cast<std::size_t>(T) * B;
     int* targets = h_targets_.get() + s * tb;
     int* acc_labels = h_acc_labels_.get() + s * tb;
@@ -310,14 +319,14 @@ void Bucket::record(bool need_grad, bool evaluating) {
   const int TB = T * B;
   cudaStream_t s = stream_;
   auto gemm = [&](int M, int Nc, int K, MatView a, MatView b, float beta, OutView c) {
-    cuda::launch_gemm_batched(gemm_, v.R, M, Nc, K, 1.f, a, b, beta, c, s);
+    gemm_->batched(v.R, M, Nc, K, 1.f, a, b, beta, c);
   };
   const long long P = v.P;
   // Replica-batched products of parameter tensors, which sit at an offset of each replica's [P] row.
   auto param = [&](long long off, int ld, bool trans) { return MatView{v.params + off, ld, P, trans}; };
   auto grad = [&](long long off, int ld, bool trans) { return MatView{v.grad + off, ld, P, trans}; };
   auto minus_gemm = [&](int M, int Nc, int K, MatView a, MatView b, float beta, OutView c) {
-    cuda::launch_gemm_batched(gemm_, v.R, M, Nc, K, -1.f, a, b, beta, c, s);
+    gemm_->batched(v.R, M, Nc, K, -1.f, a, b, beta, c);
   };
   cuda::launch_build_effective(v, s);
   if (v.dann) {
@@ -447,9 +456,7 @@ void Bucket::fetch_params(std::vector<ReplicaModel>& models) {
 
 class CudaBackend final : public Backend {
  public:
-  CudaBackend(const CudaDeviceInfo& dev, GemmKernel gemm) : device_name_(dev.name), gemm_(gemm) {
-    cuda::prepare_gemm(gemm_);
-  }
+  CudaBackend(const CudaDeviceInfo& dev, GemmKernel gemm) : device_name_(dev.name), gemm_(gemm) {}
   std::string name() const override { return "cuda"; }
   std::string device() const override {
     return device_name_ + (gemm_ == GemmKernel::v2_cublas ? " (cuBLAS products)" : " (tiled products)");

@@ -18,5 +18,3 @@ inline void check_cuda(cudaError_t err, const char* what, const char* file, int 
 }  // namespace dalesim::cuda
 
 #define DALESIM_CUDA_CHECK(call) ::dalesim::cuda::check_cuda((call), #call, __FILE__, __LINE__)
-// After every kernel launch: launch-configuration errors surface here, at the launch site.
-#define DALESIM_CUDA_CHECK_LAUNCH(name) ::dalesim::cuda::check_cuda(cudaGetLastError(), name, __FILE__, __LINE__)

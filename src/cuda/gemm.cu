@@ -1,13 +1,13 @@
 // Replica-batched GEMM kernels: the deterministic tiled baseline (v1) and cuBLAS (v2).
 #include <cublas_v2.h>
 
-#include <map>
-#include <mutex>
+#include <algorithm>
 #include <stdexcept>
 #include <string>
 
 #include "cuda/cuda_check.hpp"
 #include "cuda/gemm.cuh"
+#include "cuda/launch.cuh"
 
 namespace dalesim::cuda {
 
@@ -61,46 +61,63 @@ void check_cublas(cublasStatus_t st, const char* what) {
     throw std::runtime_error(std::string(what) + " failed: " + cublasGetStatusName(st) + ": " + cublasGetStatusString(st));
 }
 
-cublasHandle_t cublas_handle() {
-  static std::mutex mutex;
-  static cublasHandle_t handle = nullptr;
-  static void* workspace = nullptr;
-  std::lock_guard<std::mutex> lock(mutex);
-  if (!handle) {
-    check_cublas(cublasCreate(&handle), "cublasCreate");
-    // Strict FP32: no TF32 tensor-core rounding.
-    check_cublas(cublasSetMathMode(handle, CUBLAS_PEDANTIC_MATH), "cublasSetMathMode");
-    // A fixed workspace, so that no allocation happens inside a captured graph.
-    const size_t bytes = 32u << 20;
-    DALESIM_CUDA_CHECK(cudaMalloc(&workspace, bytes));
-    check_cublas(cublasSetWorkspace(handle, workspace, bytes), "cublasSetWorkspace");
-  }
-  return handle;
-}
+// Grid limits of sm_90 that the tiled kernel's launch must respect: grid.y (row tiles) and grid.z
+// (replicas) at most 65,535 each; larger products are launched in pieces.
+constexpr long long kMaxGridYZ = 65535;
 
 }  // namespace
 
-void prepare_gemm(GemmKernel kernel) {
-  if (kernel == GemmKernel::v2_cublas) cublas_handle();
+Gemm::Gemm(GemmKernel kernel, cudaStream_t stream) : kernel_(kernel), stream_(stream) {
+  if (kernel_ != GemmKernel::v2_cublas) return;
+  check_cublas(cublasCreate(&handle_), "cublasCreate");
+  // Strict FP32: no TF32 tensor-core rounding.
+  check_cublas(cublasSetMathMode(handle_, CUBLAS_PEDANTIC_MATH), "cublasSetMathMode");
+  check_cublas(cublasSetStream(handle_, stream_), "cublasSetStream");
+  const std::size_t bytes = 32u << 20;
+  DALESIM_CUDA_CHECK(cudaMalloc(&workspace_, bytes));
+  check_cublas(cublasSetWorkspace(handle_, workspace_, bytes), "cublasSetWorkspace");  // after the stream
 }
 
-void launch_gemm_batched(GemmKernel kernel, int R, int M, int N, int K, float alpha, MatView a, MatView b,
-                         float beta, OutView c, cudaStream_t stream) {
+Gemm::~Gemm() {
+  if (handle_) cublasDestroy(handle_);
+  if (workspace_) cudaFree(workspace_);
+}
+
+void Gemm::batched(int R, int M, int N, int K, float alpha, MatView a, MatView b, float beta, OutView c) const {
   if (R == 0 || M == 0 || N == 0) return;
-  if (kernel == GemmKernel::v2_cublas) {
+  // Replicas in pieces of at most 65,535 (grid.z; cuBLAS's batch count likewise).
+  if (R > kMaxGridYZ) {
+    for (long long r0 = 0; r0 < R; r0 += kMaxGridYZ) {
+      const int n = static_cast<int>(std::min<long long>(kMaxGridYZ, R - r0));
+      MatView ai = a, bi = b;
+      OutView ci = c;
+      ai.ptr += r0 * a.stride;
+      bi.ptr += r0 * b.stride;
+      ci.ptr += r0 * c.stride;
+      batched(n, M, N, K, alpha, ai, bi, beta, ci);
+    }
+    return;
+  }
+  if (kernel_ == GemmKernel::v2_cublas) {
     // Row-major C = op(A) op(B) is column-major C^T = op(B)^T op(A)^T.
-    cublasHandle_t h = cublas_handle();
-    check_cublas(cublasSetStream(h, stream), "cublasSetStream");
     const cublasStatus_t st = cublasSgemmStridedBatched(
-        h, b.trans ? CUBLAS_OP_T : CUBLAS_OP_N, a.trans ? CUBLAS_OP_T : CUBLAS_OP_N, N, M, K, &alpha, b.ptr, b.ld,
+        handle_, b.trans ? CUBLAS_OP_T : CUBLAS_OP_N, a.trans ? CUBLAS_OP_T : CUBLAS_OP_N, N, M, K, &alpha, b.ptr, b.ld,
         b.stride, a.ptr, a.ld, a.stride, &beta, c.ptr, c.ld, c.stride, R);
     check_cublas(st, "cublasSgemmStridedBatched");
     return;
   }
-  const dim3 block(kTile, 8);
-  const dim3 grid((N + kTile - 1) / kTile, (M + kTile - 1) / kTile, R);
-  gemm_batched_kernel_v1<<<grid, block, 0, stream>>>(M, N, K, alpha, a, b, beta, c);
-  DALESIM_CUDA_CHECK_LAUNCH("gemm_batched_kernel_v1");
+  // Rows in pieces of at most 65,535 tiles (grid.y): row i of op(A) is row i of A, or column i.
+  const long long max_rows = kMaxGridYZ * kTile;
+  for (long long row0 = 0; row0 < M; row0 += max_rows) {
+    const int rows = static_cast<int>(std::min<long long>(max_rows, M - row0));
+    MatView ai = a;
+    OutView ci = c;
+    ai.ptr += a.trans ? row0 : row0 * a.ld;
+    ci.ptr += row0 * c.ld;
+    const dim3 block(kTile, 8);
+    const dim3 grid((N + kTile - 1) / kTile, (rows + kTile - 1) / kTile, R);
+    DALESIM_LAUNCH(gemm_batched_kernel_v1, grid, block, 0, stream_, rows, N, K, alpha, ai, b, beta, ci);
+  }
 }
 
 }  // namespace dalesim::cuda

@@ -3,9 +3,9 @@
 // share the launch, and never uses atomics, so runs repeat bitwise.
 #include <cmath>
 
-#include <cub/block/block_reduce.cuh>
-
+#include "cuda/block_reduce.cuh"
 #include "cuda/cuda_check.hpp"
+#include "cuda/launch.cuh"
 #include "cuda/step_kernels.cuh"
 #include "dalesim/config.hpp"
 #include "dalesim/math.hpp"
@@ -19,7 +19,7 @@ namespace {
 
 constexpr int kThreads = 256;
 
-using BlockReduce = cub::BlockReduce<double, kThreads>;
+using BlockReduce = cuda::BlockReduce<double, kThreads>;
 
 // Sum over the block of one double per thread, returned to every thread. CUB's block reduction
 // has a fixed order for a fixed block size: deterministic, independent of the replica count.
@@ -280,6 +280,17 @@ __device__ float fisher_divisor(const BucketView& v, long long k) {
   return 0.f;
 }
 
+// Whether parameter k lies in one of the DANN factors W_ei [N, n_i], W_ie [n_i, N], U_ei [N, n_i_in],
+// U_ie [n_i_in, I]. By range, not by position: EG's split biases are stored after them.
+__device__ bool in_dann_factor(const BucketView& v, long long k) {
+  if (!v.dann) return false;
+  const long long n_i = v.n_i, n_i_in = v.n_i_in, N = v.N, I = v.I;
+  return (v.off_wei >= 0 && k >= v.off_wei && k < v.off_wei + N * n_i) ||
+         (v.off_wie >= 0 && k >= v.off_wie && k < v.off_wie + n_i * N) ||
+         (v.off_uei >= 0 && k >= v.off_uei && k < v.off_uei + N * n_i_in) ||
+         (v.off_uie >= 0 && k >= v.off_uie && k < v.off_uie + n_i_in * I);
+}
+
 // One block per replica: the DANN Fisher correction of the inhibitory gradients (before the norm,
 // as the CPU's train_step), the global norm, divergence and the clip scale.
 __global__ void norm_and_clip_kernel_v1(BucketView v) {
@@ -311,10 +322,11 @@ __global__ void norm_and_clip_kernel_v1(BucketView v) {
   }
   const double clip = v.clip[r];
   v.clip_scale[r] = clip > 0 && norm > clip ? static_cast<float>(clip / norm) : 1.f;
-  const long long steps = ++v.adam_steps[r];
-  // As the CPU: bias corrections in double, rounded to float once.
-  v.bias_correction1[r] = static_cast<float>(1 - pow(static_cast<double>(v.beta1[r]), static_cast<double>(steps)));
-  v.bias_correction2[r] = static_cast<float>(1 - pow(static_cast<double>(v.beta2[r]), static_cast<double>(steps)));
+  // As the CPU: Adam's step count moves under Adam only; the bias corrections are computed from
+  // the betas in double and rounded to float once.
+  const long long steps = v.optimizer[r] == static_cast<int>(Optim::adam) ? ++v.adam_steps[r] : v.adam_steps[r];
+  v.bias_correction1[r] = static_cast<float>(1 - pow(v.beta1_d[r], static_cast<double>(steps)));
+  v.bias_correction2[r] = static_cast<float>(1 - pow(v.beta2_d[r], static_cast<double>(steps)));
 }
 
 __global__ void optimizer_kernel_v1(BucketView v) {
@@ -353,8 +365,8 @@ __global__ void optimizer_kernel_v1(BucketView v) {
   v.m2[idx] = m2;
   // Constraints, as project_constraints() on the CPU.
   const long long nn = static_cast<long long>(v.N) * v.N, ni = static_cast<long long>(v.N) * v.I;
-  if (v.dann && v.off_wei >= 0 && k >= v.off_wei) {
-    w = fmaxf(w, 0.f);  // W_ei, W_ie, U_ei, U_ie: the DANN factors, stored last, are non-negative
+  if (in_dann_factor(v, k)) {
+    w = fmaxf(w, 0.f);  // W_ei, W_ie, U_ei, U_ie: the DANN factors are non-negative
   } else if (v.off_wd >= 0 && k >= v.off_wd && k < v.off_wd + nn) {
     const long long e = k - v.off_wd;
     if (w * v.col_sign[r * v.N + e % v.N] < 0) w = 0.f;
@@ -394,59 +406,48 @@ __global__ void dale_violation_kernel_v1(BucketView v, bool evaluating) {
 void launch_build_effective(const BucketView& v, cudaStream_t s) {
   const long long n = (static_cast<long long>(v.N) * v.N + static_cast<long long>(v.N) * v.I +
                        static_cast<long long>(v.O) * v.N) * v.R;
-  build_effective_kernel_v1<<<blocks_for(n), kThreads, 0, s>>>(v);
-  DALESIM_CUDA_CHECK_LAUNCH("build_effective_kernel_v1");
+  DALESIM_LAUNCH(build_effective_kernel_v1, blocks_for(n), kThreads, 0, s, v);
 }
 
 void launch_combine_dale_part(const BucketView& v, cudaStream_t s) {
-  combine_dale_part_kernel_v1<<<blocks_for(static_cast<long long>(v.N) * v.N * v.R), kThreads, 0, s>>>(v);
-  DALESIM_CUDA_CHECK_LAUNCH("combine_dale_part_kernel_v1");
+  DALESIM_LAUNCH(combine_dale_part_kernel_v1, blocks_for(static_cast<long long>(v.N) * v.N * v.R), kThreads, 0, s, v);
 }
 
 void launch_gather_inputs(const BucketView& v, cudaStream_t s) {
   const long long n = static_cast<long long>(v.T) * v.B * v.I * v.R;
-  gather_inputs_kernel_v1<<<blocks_for(n), kThreads, 0, s>>>(v);
-  DALESIM_CUDA_CHECK_LAUNCH("gather_inputs_kernel_v1");
+  DALESIM_LAUNCH(gather_inputs_kernel_v1, blocks_for(n), kThreads, 0, s, v);
 }
 
 void launch_forward_step(const BucketView& v, int t, cudaStream_t s) {
-  forward_step_kernel_v1<<<blocks_for(static_cast<long long>(v.B) * v.N * v.R), kThreads, 0, s>>>(v, t);
-  DALESIM_CUDA_CHECK_LAUNCH("forward_step_kernel_v1");
+  DALESIM_LAUNCH(forward_step_kernel_v1, blocks_for(static_cast<long long>(v.B) * v.N * v.R), kThreads, 0, s, v, t);
 }
 
 void launch_loss(const BucketView& v, bool need_grad, bool evaluating, cudaStream_t s) {
-  loss_kernel_v1<<<v.R, kThreads, 0, s>>>(v, need_grad, evaluating);
-  DALESIM_CUDA_CHECK_LAUNCH("loss_kernel_v1");
+  DALESIM_LAUNCH(loss_kernel_v1, v.R, kThreads, 0, s, v, need_grad, evaluating);
 }
 
 void launch_backward_step(const BucketView& v, int t, cudaStream_t s) {
-  backward_step_kernel_v1<<<blocks_for(static_cast<long long>(v.B) * v.N * v.R), kThreads, 0, s>>>(v, t);
-  DALESIM_CUDA_CHECK_LAUNCH("backward_step_kernel_v1");
+  DALESIM_LAUNCH(backward_step_kernel_v1, blocks_for(static_cast<long long>(v.B) * v.N * v.R), kThreads, 0, s, v, t);
 }
 
 void launch_bias_grads(const BucketView& v, cudaStream_t s) {
-  bias_grads_kernel_v1<<<blocks_for(static_cast<long long>(v.N + v.O) * v.R), kThreads, 0, s>>>(v);
-  DALESIM_CUDA_CHECK_LAUNCH("bias_grads_kernel_v1");
+  DALESIM_LAUNCH(bias_grads_kernel_v1, blocks_for(static_cast<long long>(v.N + v.O) * v.R), kThreads, 0, s, v);
 }
 
 void launch_param_grads(const BucketView& v, cudaStream_t s) {
-  param_grads_kernel_v1<<<v.R, kThreads, 0, s>>>(v);
-  DALESIM_CUDA_CHECK_LAUNCH("param_grads_kernel_v1");
+  DALESIM_LAUNCH(param_grads_kernel_v1, v.R, kThreads, 0, s, v);
 }
 
 void launch_norm_and_clip(const BucketView& v, cudaStream_t s) {
-  norm_and_clip_kernel_v1<<<v.R, kThreads, 0, s>>>(v);
-  DALESIM_CUDA_CHECK_LAUNCH("norm_and_clip_kernel_v1");
+  DALESIM_LAUNCH(norm_and_clip_kernel_v1, v.R, kThreads, 0, s, v);
 }
 
 void launch_optimizer(const BucketView& v, cudaStream_t s) {
-  optimizer_kernel_v1<<<blocks_for(static_cast<long long>(v.P) * v.R), kThreads, 0, s>>>(v);
-  DALESIM_CUDA_CHECK_LAUNCH("optimizer_kernel_v1");
+  DALESIM_LAUNCH(optimizer_kernel_v1, blocks_for(static_cast<long long>(v.P) * v.R), kThreads, 0, s, v);
 }
 
 void launch_dale_violation(const BucketView& v, bool evaluating, cudaStream_t s) {
-  dale_violation_kernel_v1<<<v.R, kThreads, 0, s>>>(v, evaluating);
-  DALESIM_CUDA_CHECK_LAUNCH("dale_violation_kernel_v1");
+  DALESIM_LAUNCH(dale_violation_kernel_v1, v.R, kThreads, 0, s, v, evaluating);
 }
 
 }  // namespace dalesim::cuda

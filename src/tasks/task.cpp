@@ -1,5 +1,7 @@
 // The task registry, task construction and parameter checking shared by every task.
+#include <algorithm>
 #include <cmath>
+#include <string>
 #include <stdexcept>
 
 #include "dalesim/task.hpp"
@@ -23,6 +25,27 @@ void Batch::resize(int B_, int T_, int I_, int O_) {
   acc_step = -1;
   acc_begin = acc_end = 0;
   acc_label.assign(TB, -1);
+}
+
+void check_batch(const Batch& batch, int I, int O) {
+  const size_t TB = static_cast<size_t>(batch.T) * batch.B;
+  auto fail = [&](const std::string& what) {
+    throw std::invalid_argument("batch [T=" + std::to_string(batch.T) + ", B=" + std::to_string(batch.B) + "]: " + what);
+  };
+  if (batch.I != I || batch.O != O)
+    fail("has I=" + std::to_string(batch.I) + ", O=" + std::to_string(batch.O) + " but the model has I=" +
+         std::to_string(I) + ", O=" + std::to_string(O));
+  if (batch.x.size() != TB * I) fail("x is not [T, B, I]");
+  if (batch.loss == LossKind::mse && (batch.y.size() != TB * O || batch.mask.size() != TB * O))
+    fail("y or mask is not [T, B, O]");
+  if (batch.loss == LossKind::cross_entropy && batch.target.size() != TB) fail("target is not [T, B]");
+  if (batch.acc_step >= 0 && (batch.acc_step >= batch.T || batch.label.size() != static_cast<size_t>(batch.B)))
+    fail("acc_step or label out of shape");
+  if (batch.acc_step < 0 && !batch.acc_label.empty() && batch.acc_label.size() != TB) fail("acc_label is not [T, B]");
+  const bool has_accuracy = batch.acc_step >= 0 || std::any_of(batch.acc_label.begin(), batch.acc_label.end(),
+                                                                [](int c) { return c >= 0; });
+  if (has_accuracy && !(0 <= batch.acc_begin && batch.acc_begin < batch.acc_end && batch.acc_end <= O))
+    fail("accuracy outputs [acc_begin, acc_end) not within [0, O)");
 }
 
 double Batch::loss_weight() const {
