@@ -75,6 +75,18 @@ std::vector<ReplicaConfig> replicas(int n, bool mixed_shapes, Optim opt, Archs s
   return cfgs;
 }
 
+std::vector<ReplicaModel> models_of(const std::vector<ReplicaConfig>& cfgs) {
+  std::vector<ReplicaModel> models;
+  for (const auto& c : cfgs) models.push_back(test::model_of(c));
+  return models;
+}
+
+std::vector<Batch> batches_of(const std::vector<ReplicaConfig>& cfgs, std::int64_t iteration) {
+  std::vector<Batch> batches;
+  for (const auto& c : cfgs) batches.push_back(test::batch_of(c, iteration));
+  return batches;
+}
+
 class Gpu : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -242,12 +254,8 @@ TEST_F(Gpu, RunToRunBitwiseRepeatable) {
 // A batch that does not fit the model is refused before anything is copied, with the CPU's words.
 TEST_F(Gpu, BatchOfTheWrongShapeIsRefusedAsOnTheCpu) {
   const auto cfgs = replicas(2, false, Optim::sgd);
-  std::vector<ReplicaModel> models;
-  std::vector<Batch> batches;
-  for (const auto& c : cfgs) {
-    models.push_back(test::model_of(c));
-    batches.push_back(test::batch_of(c, 0));
-  }
+  const std::vector<ReplicaModel> models = models_of(cfgs);
+  std::vector<Batch> batches = batches_of(cfgs, 0);
   batches[1].x.pop_back();  // x is no longer [T, B, I]
   std::vector<const Batch*> ptrs = {&batches[0], &batches[1]};
   for (const std::string kind : {"cpu", "cuda"}) {
@@ -312,12 +320,8 @@ TEST_F(Gpu, DivergedReplicaIsFrozenAsOnTheCpu) {
 
 TEST_F(Gpu, EvaluateMatchesCpu) {
   const auto cfgs = replicas(7, true, Optim::adam);
-  std::vector<ReplicaModel> models;
-  std::vector<Batch> batches;
-  for (const auto& c : cfgs) {
-    models.push_back(test::model_of(c));
-    batches.push_back(test::batch_of(c, 3));
-  }
+  const std::vector<ReplicaModel> models = models_of(cfgs);
+  std::vector<Batch> batches = batches_of(cfgs, 3);
   std::vector<const Batch*> ptrs;
   for (auto& b : batches) ptrs.push_back(&b);
   auto cpu = make_cpu_backend(BackendOptions{});
@@ -333,8 +337,7 @@ TEST_F(Gpu, EvaluateMatchesCpu) {
 TEST_F(Gpu, DoublePrecisionIsRefusedWithTheKey) {
   auto cfgs = replicas(2, false, Optim::sgd);
   cfgs[1].train.precision = Precision::f64;
-  std::vector<ReplicaModel> models;
-  for (const auto& c : cfgs) models.push_back(test::model_of(c));
+  const std::vector<ReplicaModel> models = models_of(cfgs);
   auto gpu = make_cuda_backend(BackendOptions{});
   try {
     gpu->upload(models);
