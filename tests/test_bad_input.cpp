@@ -6,6 +6,7 @@
 #include <sys/stat.h>
 #include <utime.h>
 
+#include <cmath>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -104,7 +105,7 @@ TEST_F(BadInput, WrongType) {
   expect_sweep_refused("[model]\nn_units = \"many\"\n", {"model.n_units = \"many\"", "allowed: int in [2, 4096]",
                                                          "bad.toml:2: expected int, got string"});
   expect_sweep_refused("[model]\nn_units = 8.5\n", {"model.n_units = 8.5", "allowed: int in [2, 4096]"});
-  expect_sweep_refused("[train]\nlr = \"fast\"\n", {"train.lr = \"fast\"; allowed: float > 0", "bad.toml:2"});
+  expect_sweep_refused("[train]\nlr = \"fast\"\n", {"train.lr = \"fast\"; allowed: float in (0, 1000000]", "bad.toml:2"});
   expect_sweep_refused("[model]\narch = 3\n", {"model.arch = 3", "allowed: \"free\", \"colei\", \"mix\", \"dann\"",
                                                "expected string, got int"});
 }
@@ -115,7 +116,66 @@ TEST_F(BadInput, OutOfRangeValue) {
   expect_sweep_refused("[model]\nn_units = 100000\n", {"model.n_units = 100000", "allowed: int in [2, 4096]"});
   expect_sweep_refused("[task]\nname = \"adding\"\nT = 1\n", {"task.T = 1; allowed: int in [2, 100000]"});
   expect_sweep_refused("[sweep.grid]\n\"train.lr\" = [0.01, -1.0]\n",
-                       {"sweep.grid.train.lr = -1.0; allowed: float > 0"});
+                       {"sweep.grid.train.lr = -1.0; allowed: float in (0, 1000000]"});
+}
+
+// Integer keys are range-checked in 64 bits before the field narrows them: 2^32 + 3 steps used to
+// train 3, 2^31 none, and log_every = 2^32 divided by zero.
+TEST_F(BadInput, IntegerKeysAreCheckedBeforeNarrowing) {
+  expect_sweep_refused("[train]\nn_steps = 4294967299\n", {"train.n_steps = 4294967299; allowed: int in [1, 2147483647]"});
+  expect_sweep_refused("[train]\nn_steps = 1000000000000\n", {"train.n_steps = 1000000000000", "int in [1, 2147483647]"});
+  expect_sweep_refused("[train]\nlog_every = 4294967296\n", {"train.log_every = 4294967296", "int in [1, 2147483647]"});
+  expect_sweep_refused("[train]\ncheckpoint_every = 4294967296\n", {"train.checkpoint_every = 4294967296"});
+  expect_sweep_refused("[model]\nfree_init = \"lowrank\"\nrank = 4294967296\n", {"model.rank = 4294967296"});
+  // DANN's ceil(n_units / ei_ratio) interneurons, counted in double.
+  expect_sweep_refused("[model]\narch = \"dann\"\nei_ratio = 1e-9\n",
+                       {"model.ei_ratio = 1e-09", "at most 4096 DANN interneurons"});
+}
+
+// Values that can only overflow (to an infinite weight at init, or an infinite update) are refused
+// with their range; before, they reached LAPACK as infinities (a crash or an endless loop).
+TEST_F(BadInput, ValuesThatCanOnlyOverflowAreRefused) {
+  expect_sweep_refused("[model]\ng = 1e39\n", {"model.g = 1e+39; allowed: float in (0, 1000]"});
+  expect_sweep_refused("[model]\nrho = 1e39\n", {"model.rho = 1e+39; allowed: float in (0, 1000]"});
+  expect_sweep_refused("[model]\np_ii = 5e-324\n", {"model.p_ii", "allowed: float in [1e-06, 1]"});
+  expect_sweep_refused("[train]\nlr = inf\n", {"train.lr = inf", "allowed: float in (0, 1000000]"});
+  expect_sweep_refused("[train]\neps = 1e300\n", {"train.eps = 1e+300; allowed: float in (0, 1]"});
+  expect_sweep_refused("[train]\nweight_decay = inf\n", {"train.weight_decay = inf", "float in [0, 1000]"});
+}
+
+// A replica whose weights overflow (EG at lr 1e5, no clipping) with checkpoints every step: it used
+// to reach LAPACK with infinities (an error exit, heap corruption or an endless loop in dgebal).
+// Now it is diverged at that step, its diagnostics are NaN, and the others finish.
+TEST_F(BadInput, OverflowingReplicaDivergesAndTheSweepFinishes) {
+  const std::string sweep = write("overflow.toml", R"(name = "overflow"
+[model]
+arch = "mix"
+n_units = 8
+[task]
+name = "adding"
+T = 6
+batch = 4
+[train]
+rule = "eg"
+clip = 0.0
+n_steps = 6
+log_every = 1
+checkpoint_every = 1
+[sweep.grid]
+"train.lr" = [0.01, 100000.0, 0.02]
+)");
+  const std::string out = path("overflow.h5");
+  const Outcome o = run_dalesim("run " + sweep + " -o " + out + " --backend cpu --threads 2 -q");
+  ASSERT_EQ(o.code, 0) << o.output;
+  const Outcome i = run_dalesim("inspect " + out);
+  EXPECT_NE(i.output.find("status complete"), std::string::npos) << i.output;
+  EXPECT_NE(i.output.find("diverged"), std::string::npos) << i.output;
+  const h5::File f = h5::File::open_read_only(out);
+  const std::vector<double> rho = f.open_group("checkpoints").open_dataset("spectral_radius").read_doubles();
+  int nan = 0, finite = 0;
+  for (double x : rho) (std::isnan(x) ? nan : finite) += 1;
+  EXPECT_GT(nan, 0) << "the diverged replica's later checkpoints";
+  EXPECT_GT(finite, 0);
 }
 
 TEST_F(BadInput, EmptyGrid) {

@@ -318,6 +318,17 @@ TEST_F(Gpu, DivergedReplicaIsFrozenAsOnTheCpu) {
   for (int s = 0; s < 6; ++s) EXPECT_EQ(without.metrics[s][2].loss, gpu.metrics[s][3].loss);
 }
 
+// An update that overflows (EG at a huge rate) diverges the replica at that step on both backends.
+TEST_F(Gpu, OverflowingUpdateDivergesAtTheSameStepAsOnTheCpu) {
+  auto cfgs = replicas(4, false, Optim::sgd, Archs::classic, Rule::eg);
+  cfgs[1].train.lr = 1e5;
+  cfgs[1].train.clip = 0;
+  const RunOut cpu = run_backend("cpu", "tiled", cfgs, 6), gpu = run_backend("cuda", "tiled", cfgs, 6);
+  ASSERT_GE(cpu.diverged[1], 0);
+  EXPECT_TRUE(std::isfinite(cpu.metrics[cpu.diverged[1]][1].loss)) << "diverged by its weights, not its loss";
+  EXPECT_EQ(gpu.diverged, cpu.diverged);
+}
+
 TEST_F(Gpu, EvaluateMatchesCpu) {
   const auto cfgs = replicas(7, true, Optim::adam);
   const std::vector<ReplicaModel> models = models_of(cfgs);

@@ -269,7 +269,7 @@ TEST(SweepErrors, OutOfRange) {
   expect_error("[model]\nn_units = 5000\n", {"model.n_units", "5000", "[2, 4096]"});
   expect_error("[model]\nalpha_init = 1.0\n", {"model.alpha_init", "1.0", "(0, 1)"});
   expect_error("[model]\narch = \"lstm\"\n", {"model.arch", "\"lstm\"", "\"dann\""});
-  expect_error("[train]\nlr = 0\n", {"train.lr", "0", "> 0"});
+  expect_error("[train]\nlr = 0\n", {"train.lr", "0", "(0, 1000000]"});
   expect_error("seed = -1\n", {"seed", "-1", ">= 0"});
   expect_error("[model]\narch = \"colei\"\ne_fraction = 1.0\n", {"model.e_fraction", "1.0", "colei"});
   expect_error("[model]\narch = \"mix\"\nn_units = 2\ne_fraction = 0.9\n", {"model.e_fraction", "n_inh = 0"});

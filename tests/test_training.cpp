@@ -201,6 +201,28 @@ TEST(Training, ContinuingFromDownloadedStateIsBitwiseUninterrupted) {
   EXPECT_GT(moment_sum, 0);
 }
 
+// EG with a huge rate: |w| exp(-lr sign(w) m) overflows while the loss of that step was still
+// finite. The replica is diverged at the step of the update that overflowed, not a step later.
+TEST(Training, UpdateThatOverflowsDivergesAtItsOwnStep) {
+  auto cfgs = varied_replicas(2);
+  cfgs[1].train.optimizer = Optim::sgd;
+  cfgs[1].train.rule = Rule::eg;
+  cfgs[1].train.precision = Precision::f32;
+  cfgs[1].train.lr = 1e5;
+  cfgs[1].train.clip = 0;
+  std::vector<std::int64_t> diverged;
+  std::vector<ReplicaModel> models;
+  const auto hist = train(cfgs, 6, &models, 2, &diverged);
+  ASSERT_GE(diverged[1], 0);
+  EXPECT_EQ(diverged[0], -1);
+  const auto d = static_cast<std::size_t>(diverged[1]);
+  EXPECT_TRUE(std::isfinite(hist[d][1].loss)) << "the step whose update overflowed had a finite loss";
+  bool finite = true;
+  for (double w : models[1].params) finite &= std::isfinite(w);
+  EXPECT_FALSE(finite) << "frozen with the overflowed weights of that step";
+  if (d + 1 < hist.size()) EXPECT_TRUE(std::isnan(hist[d + 1][1].loss));
+}
+
 TEST(Training, DivergedReplicaIsFrozenOthersContinue) {
   auto cfgs = varied_replicas(3);
   cfgs[1].train.optimizer = Optim::sgd;

@@ -395,6 +395,9 @@ StepMetrics ReplicaTrainer<Real>::train_step(const Batch& batch, std::int64_t it
   if (clip > 0 && norm > clip)
     for (Real& g : grad_) g *= Real(clip / norm);
   apply_update();
+  // An update that overflowed (a huge learning rate, no clipping) leaves non-finite weights: the
+  // replica is diverged at this step, before anything downstream (diagnostics, LAPACK) sees them.
+  if (!std::all_of(params_.begin(), params_.end(), [](Real x) { return std::isfinite(x); })) diverged_step_ = iteration;
   return m;
 }
 

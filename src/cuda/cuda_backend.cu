@@ -385,6 +385,7 @@ void Bucket::record(bool need_grad, bool evaluating) {
   }
   cuda::launch_norm_and_clip(v, s);
   cuda::launch_optimizer(v, s);
+  cuda::launch_nonfinite_check(v, s);
 }
 
 void Bucket::launch_train() {

@@ -382,6 +382,18 @@ __global__ void optimizer_kernel_v1(BucketView v) {
   v.params[idx] = w;
 }
 
+// One block per replica, after the update: a replica whose parameters are no longer finite is
+// diverged at this iteration, as on the CPU.
+__global__ void nonfinite_check_kernel_v1(BucketView v) {
+  __shared__ BlockReduce::TempStorage shared;
+  const int r = blockIdx.x;
+  const float* p = v.params + static_cast<long long>(r) * v.P;
+  double bad = 0;
+  for (long long k = threadIdx.x; k < v.P; k += kThreads) bad += !isfinite(p[k]);
+  bad = block_sum(bad, shared);
+  if (threadIdx.x == 0 && bad > 0 && v.diverged_step[r] < 0) v.diverged_step[r] = *v.iteration;
+}
+
 __global__ void dale_violation_kernel_v1(BucketView v, bool evaluating) {
   __shared__ BlockReduce::TempStorage shared;
   const int r = blockIdx.x;
@@ -444,6 +456,10 @@ void launch_norm_and_clip(const BucketView& v, cudaStream_t s) {
 
 void launch_optimizer(const BucketView& v, cudaStream_t s) {
   DALESIM_LAUNCH(optimizer_kernel_v1, blocks_for(static_cast<long long>(v.P) * v.R), kThreads, 0, s, v);
+}
+
+void launch_nonfinite_check(const BucketView& v, cudaStream_t s) {
+  DALESIM_LAUNCH(nonfinite_check_kernel_v1, v.R, kThreads, 0, s, v);
 }
 
 void launch_dale_violation(const BucketView& v, bool evaluating, cudaStream_t s) {

@@ -32,6 +32,8 @@ void launch_norm_and_clip(const BucketView& v, cudaStream_t s);
 // The step of train.rule (SGD / Adam for gd and gd_sign, eg, md; weight decay) and constraints
 // (Dale projection, non-negative DANN factors, input sign, masks) for live replicas.
 void launch_optimizer(const BucketView& v, cudaStream_t s);
+// Marks a live replica whose parameters are no longer finite as diverged at this iteration.
+void launch_nonfinite_check(const BucketView& v, cudaStream_t s);
 // Fraction of columns of W_eff holding both signs.
 void launch_dale_violation(const BucketView& v, bool evaluating, cudaStream_t s);
 

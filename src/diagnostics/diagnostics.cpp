@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
 
 #include "diagnostics/linalg.hpp"
 
@@ -49,10 +50,24 @@ Moments moments(const std::vector<double>& xs) {
   return m;
 }
 
+Diagnostics non_finite_diagnostics(int N) {
+  const double nan = std::numeric_limits<double>::quiet_NaN();
+  Diagnostics d;
+  d.spectral_radius = d.svd_entropy = d.effective_rank = d.rel_weight_change = nan;
+  d.singular_values.assign(N, static_cast<float>(nan));
+  d.logw_hist_e.assign(kLogwBins, static_cast<float>(nan));
+  d.logw_hist_i.assign(kLogwBins, static_cast<float>(nan));
+  d.logw_e_mean = d.logw_e_std = d.logw_e_skew = d.logw_i_mean = d.logw_i_std = d.logw_i_skew = nan;
+  d.rep_alignment = d.sign_similarity = d.units_unchanged = nan;
+  d.geometry_p1_5 = d.geometry_p2 = d.geometry_p3 = d.geometry_negentropy = nan;
+  return d;
+}
+
 Diagnostics compute_diagnostics(const ReplicaWeights& w, const std::vector<float>& w0, int n_exc) {
   const int N = w.N;
   const std::vector<double> a(w.W_rec.begin(), w.W_rec.end());
   Diagnostics d;
+  if (!all_finite(a.data(), a.size())) return non_finite_diagnostics(N);
   d.spectral_radius = spectral_radius(a.data(), N);
   const std::vector<double> s = singular_values(a.data(), N, N);
   d.singular_values.assign(s.begin(), s.end());

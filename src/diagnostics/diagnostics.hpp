@@ -21,6 +21,9 @@ Moments moments(const std::vector<double>& xs);
 
 // Diagnostics of the effective W_rec of `w` against the initial effective matrix `w0` ([N, N]);
 // E columns are the first n_exc.
+// A NaN for every one of them when W_rec holds a NaN or an infinity (a diverged replica).
 Diagnostics compute_diagnostics(const ReplicaWeights& w, const std::vector<float>& w0, int n_exc);
+// What such a replica's checkpoint records: NaN everywhere, N singular values.
+Diagnostics non_finite_diagnostics(int N);
 
 }  // namespace dalesim

@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
 #include <stdexcept>
 #include <string>
 
@@ -14,10 +15,24 @@ namespace {
 void check_info(lapack_int info, const char* routine) {
   if (info != 0) throw std::runtime_error(std::string("LAPACK ") + routine + " failed with info = " + std::to_string(info));
 }
+
+// LAPACK must never see a NaN or an infinity: dgeev and dgesvd then loop forever, corrupt the heap
+// or fail with an argument error (observed with OpenBLAS 0.3.21).
+void check_finite(const double* a, std::size_t n, const char* routine) {
+  if (!all_finite(a, n))
+    throw std::invalid_argument(std::string(routine) + ": the matrix holds a NaN or an infinity");
+}
 }  // namespace
+
+bool all_finite(const double* a, std::size_t n) {
+  for (std::size_t k = 0; k < n; ++k)
+    if (!std::isfinite(a[k])) return false;
+  return true;
+}
 
 double spectral_radius(const double* a, int n) {
   if (n <= 0) return 0.0;
+  if (!all_finite(a, static_cast<size_t>(n) * n)) return std::numeric_limits<double>::quiet_NaN();
   std::vector<double> work(a, a + static_cast<size_t>(n) * n), wr(n), wi(n);
   check_info(LAPACKE_dgeev(LAPACK_ROW_MAJOR, 'N', 'N', n, work.data(), n, wr.data(), wi.data(), nullptr, 1,
                            nullptr, 1),
@@ -30,6 +45,7 @@ double spectral_radius(const double* a, int n) {
 std::vector<double> singular_values(const double* a, int m, int n) {
   const int k = std::min(m, n);
   if (k <= 0) return {};
+  if (!all_finite(a, static_cast<size_t>(m) * n)) return std::vector<double>(k, std::numeric_limits<double>::quiet_NaN());
   std::vector<double> work(a, a + static_cast<size_t>(m) * n), s(k), superb(std::max(1, k - 1));
   check_info(LAPACKE_dgesvd(LAPACK_ROW_MAJOR, 'N', 'N', m, n, work.data(), n, s.data(), nullptr, 1, nullptr, 1,
                             superb.data()),
@@ -38,6 +54,7 @@ std::vector<double> singular_values(const double* a, int m, int n) {
 }
 
 void svd(const double* a, int n, std::vector<double>& u, std::vector<double>& s, std::vector<double>& vt) {
+  check_finite(a, static_cast<size_t>(n) * n, "svd");
   std::vector<double> work(a, a + static_cast<size_t>(n) * n), superb(std::max(1, n - 1));
   u.assign(static_cast<size_t>(n) * n, 0.0);
   vt.assign(static_cast<size_t>(n) * n, 0.0);
@@ -60,6 +77,7 @@ std::vector<double> compose_svd(const std::vector<double>& u, const std::vector<
 }
 
 void orthonormalise(double* a, int n) {
+  check_finite(a, static_cast<size_t>(n) * n, "orthonormalise");
   std::vector<double> tau(n);
   check_info(LAPACKE_dgeqrf(LAPACK_ROW_MAJOR, n, n, a, n, tau.data()), "dgeqrf");
   std::vector<double> rdiag(n);

@@ -7,6 +7,7 @@
 #include <functional>
 #include <limits>
 #include <type_traits>
+#include <utility>
 
 #include "dalesim/sweep.hpp"
 #include "dalesim/task.hpp"
@@ -87,8 +88,15 @@ KeyDef real_key(std::string key, Range r, std::string doc, F field) {
   return d;
 }
 
+// An integer key's range never exceeds what its field holds: the value is checked in 64 bits
+// against it before the field narrows it (2^32 + 3 steps must not train 3).
 template <class F>
 KeyDef int_key(std::string key, Range r, std::string doc, F field) {
+  using T = std::decay_t<decltype(field(std::declval<ReplicaConfig&>()))>;
+  if constexpr (sizeof(T) < sizeof(std::int64_t)) {
+    r.hi = std::min(r.hi, static_cast<double>(std::numeric_limits<T>::max()));
+    r.lo = std::max(r.lo, static_cast<double>(std::numeric_limits<T>::lowest()));
+  }
   KeyDef d;
   d.kind = Kind::integer;
   d.range = r;
@@ -148,9 +156,9 @@ std::vector<KeyDef> build_key_defs() {
   k.push_back(enum_key("model.arch", {"free", "colei", "mix", "dann"}, "recurrent parameterisation", FIELD(model.arch)));
   k.push_back(enum_key("model.dale_part", {"colei", "dann"}, "the Dale part of arch mix: column E/I or recurrent DANN",
                        FIELD(model.dale_part)));
-  k.push_back(int_key("model.dann_n_i", at_least(0),
+  k.push_back(int_key("model.dann_n_i", closed(0, 4096),
                       "inhibitory interneurons of a DANN recurrence (0 = ceil(n_units / ei_ratio) when ei_ratio > 0, else max(1, n_units / 10))", FIELD(model.dann_n_i)));
-  k.push_back(int_key("model.dann_n_i_in", at_least(0),
+  k.push_back(int_key("model.dann_n_i_in", closed(0, 4096),
                       "inhibitory interneurons of the DANN input layer of arch dann (0: as model.dann_n_i)",
                       FIELD(model.dann_n_i_in)));
   k.push_back(int_key("model.n_units", closed(2, 4096), "number of recurrent units N", FIELD(model.n_units)));
@@ -163,27 +171,27 @@ std::vector<KeyDef> build_key_defs() {
   k.push_back(real_key("model.dt", above(0), "Euler step (ms); must be <= min(tau_e, tau_i)", FIELD(model.dt)));
   k.back().spec.allowed = "float > 0 and <= min(model.tau_e, model.tau_i)";
   k.push_back(enum_key("model.phi", {"relu", "tanh", "softplus", "sigmoid"}, "nonlinearity", FIELD(model.phi)));
-  k.push_back(real_key("model.sigma_rec", at_least(0), "recurrent noise scale (0 = off)", FIELD(model.sigma_rec)));
-  k.push_back(real_key("model.p_ee", open_closed(0, 1), "connection probability E -> E", FIELD(model.p_ee)));
-  k.push_back(real_key("model.p_ei", open_closed(0, 1), "connection probability I -> E", FIELD(model.p_ei)));
-  k.push_back(real_key("model.p_ie", open_closed(0, 1), "connection probability E -> I", FIELD(model.p_ie)));
-  k.push_back(real_key("model.p_ii", open_closed(0, 1), "connection probability I -> I", FIELD(model.p_ii)));
+  k.push_back(real_key("model.sigma_rec", closed(0, 1000), "recurrent noise scale (0 = off)", FIELD(model.sigma_rec)));
+  k.push_back(real_key("model.p_ee", closed(1e-6, 1), "connection probability E -> E", FIELD(model.p_ee)));
+  k.push_back(real_key("model.p_ei", closed(1e-6, 1), "connection probability I -> E", FIELD(model.p_ei)));
+  k.push_back(real_key("model.p_ie", closed(1e-6, 1), "connection probability E -> I", FIELD(model.p_ie)));
+  k.push_back(real_key("model.p_ii", closed(1e-6, 1), "connection probability I -> I", FIELD(model.p_ii)));
   k.push_back(bool_key("model.autapses", "allow self-connections", FIELD(model.autapses)));
   k.push_back(enum_key("model.readout_from", {"all", "exc"}, "units the readout sees", FIELD(model.readout_from)));
   k.push_back(enum_key("model.input_to", {"all", "exc"}, "units that receive input", FIELD(model.input_to)));
   k.push_back(enum_key("model.input_sign", {"free", "positive"}, "sign constraint on W_in", FIELD(model.input_sign)));
-  k.push_back(real_key("model.ei_ratio", at_least(0),
+  k.push_back(real_key("model.ei_ratio", closed(0, 1000),
                        "E:I ratio r (> 0 replaces e_fraction): n_inh = ceil(n_units / (r + 1)), as published",
                        FIELD(model.ei_ratio)));
   k.push_back(enum_key("model.free_init", {"gaussian", "orthogonal", "uniform", "lognormal", "lowrank"},
                        "init of W_free (see docs/model.md)", FIELD(model.free_init)));
-  k.push_back(real_key("model.g", above(0),
+  k.push_back(real_key("model.g", open_closed(0, 1000),
                        "gain of W_free at init: N(0, g^2/N), g x orthogonal, U(-g/sqrt(N), g/sqrt(N)), log-normal "
                        "std g/sqrt(N), low-rank from N(0, g^2/N) (published: 1.25)",
                        FIELD(model.g)));
   k.push_back(int_key("model.rank", at_least(1), "rank of the low-rank init (free_init = \"lowrank\"), <= n_units",
                       FIELD(model.rank)));
-  k.push_back(real_key("model.lognormal_ratio", above(0), "mean/std ratio of log-normal magnitudes",
+  k.push_back(real_key("model.lognormal_ratio", closed(1e-3, 1e3), "mean/std ratio of log-normal magnitudes",
                        FIELD(model.lognormal_ratio)));
   k.push_back(enum_key("model.lognormal_signs", {"dale", "random"},
                        "signs of log-normal weights: by presynaptic type or Rademacher", FIELD(model.lognormal_signs)));
@@ -191,8 +199,8 @@ std::vector<KeyDef> build_key_defs() {
                        "spectrum transplant: W_free keeps its singular vectors and takes the singular values of an "
                        "independent draw of this family",
                        FIELD(model.spectrum_from)));
-  k.push_back(real_key("model.rho", above(0), "spectral radius of W_dale at init", FIELD(model.rho)));
-  k.push_back(real_key("model.g_in", at_least(0), "scale of W_in at init, N(0, g_in^2/I)", FIELD(model.g_in)));
+  k.push_back(real_key("model.rho", open_closed(0, 1000), "spectral radius of W_dale at init", FIELD(model.rho)));
+  k.push_back(real_key("model.g_in", closed(0, 1000), "scale of W_in at init, N(0, g_in^2/I)", FIELD(model.g_in)));
   k.push_back(real_key("model.alpha_init", open(0, 1), "initial alpha of arch mix", FIELD(model.alpha_init)));
 
   KeyDef task_name;
@@ -205,13 +213,13 @@ std::vector<KeyDef> build_key_defs() {
   k.push_back(int_key("task.batch", closed(1, 65536), "trials per training step", FIELD(task.batch)));
 
   k.push_back(enum_key("train.optimizer", {"sgd", "adam"}, "optimiser", FIELD(train.optimizer)));
-  k.push_back(real_key("train.lr", above(0), "learning rate", FIELD(train.lr)));
-  k.push_back(real_key("train.lr_alpha", above(0), "learning rate of alpha (arch mix)", FIELD(train.lr_alpha)));
+  k.push_back(real_key("train.lr", open_closed(0, 1e6), "learning rate", FIELD(train.lr)));
+  k.push_back(real_key("train.lr_alpha", open_closed(0, 1e6), "learning rate of alpha (arch mix)", FIELD(train.lr_alpha)));
   k.back().spec.default_text = "same as train.lr";
   k.push_back(real_key("train.momentum", half_open(0, 1), "SGD momentum", FIELD(train.momentum)));
   k.push_back(real_key("train.beta1", half_open(0, 1), "Adam beta1", FIELD(train.beta1)));
   k.push_back(real_key("train.beta2", half_open(0, 1), "Adam beta2", FIELD(train.beta2)));
-  k.push_back(real_key("train.eps", above(0), "Adam epsilon", FIELD(train.eps)));
+  k.push_back(real_key("train.eps", open_closed(0, 1), "Adam epsilon", FIELD(train.eps)));
   k.push_back(real_key("train.clip", at_least(0), "gradient-norm clip per replica (0 = off)", FIELD(train.clip)));
   k.push_back(int_key("train.n_steps", at_least(1), "training steps", FIELD(train.n_steps)));
   k.push_back(int_key("train.log_every", at_least(1), "steps between history rows", FIELD(train.log_every)));
@@ -228,7 +236,7 @@ std::vector<KeyDef> build_key_defs() {
   k.push_back(bool_key("train.eg_split_bias",
                        "rule eg: biases split into b+ >= 0 and b- <= 0, each trained by EG (false: the optimiser)",
                        FIELD(train.eg_split_bias)));
-  k.push_back(real_key("train.weight_decay", at_least(0), "weight decay: + lambda w (gd, gd_sign, md), + lambda sign(w) (eg)",
+  k.push_back(real_key("train.weight_decay", closed(0, 1000), "weight decay: + lambda w (gd, gd_sign, md), + lambda sign(w) (eg)",
                        FIELD(train.weight_decay)));
 
   const ReplicaConfig defaults;
@@ -435,6 +443,15 @@ void resolve_replica(ReplicaConfig& cfg, const SourceMap& given, std::set<std::s
         std::string("0 < e_fraction < 1 with n_exc >= 1 and n_inh >= 1 for arch \"") + to_string(m.arch) + "\"",
         hint(src, "n_units = " + std::to_string(m.n_units) + " gives n_exc = " + std::to_string(m.n_exc()) +
                       ", n_inh = " + std::to_string(m.n_inh())));
+  }
+  // A DANN pool of ceil(n_units / ei_ratio) interneurons: computed in double, so a tiny ratio is
+  // refused here instead of overflowing the count.
+  if (m.dann_part() && m.ei_ratio > 0 && m.dann_n_i <= 0 && std::ceil(m.n_units / m.ei_ratio) > 4096) {
+    const KeySource src = source_of(given, "model.ei_ratio");
+    throw ConfigError(src.written, format_value(m.ei_ratio),
+                      "a ratio giving at most 4096 DANN interneurons, ceil(n_units / ei_ratio)",
+                      hint(src, "n_units = " + std::to_string(m.n_units) + " gives " +
+                                    num_text(std::ceil(m.n_units / m.ei_ratio))));
   }
   if (m.free_init == FreeInit::lowrank && m.rank > m.n_units) {
     const KeySource src = source_of(given, "model.rank");

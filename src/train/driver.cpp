@@ -218,6 +218,13 @@ RunResult run_sweep(const Sweep& sweep, const RunOptions& options, std::ostream&
     parallel_for(R, n_threads, [&](int r) {
       weights[r] = to_weights(models[r]);
       Diagnostics& d = diag[r];
+      // A replica whose parameters are no longer finite (diverged) gets NaN diagnostics: nothing
+      // non-finite reaches LAPACK, the probes or the geometry scores.
+      const auto& p = models[r].params;
+      if (!std::all_of(p.begin(), p.end(), [](double x) { return std::isfinite(x); })) {
+        d = non_finite_diagnostics(models[r].layout.N);
+        return;
+      }
       d = compute_diagnostics(weights[r], w0[r], sweep.replicas[r].model.n_exc());
       const ProbeComparison c = compare_probes(probe0[r], probe_activity(models[r], probes[plan.stream_of[r]]));
       d.rep_alignment = c.rep_alignment;
