@@ -7,6 +7,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -22,6 +23,7 @@
 
 #include "dalesim/history.hpp"
 #include "io/h5.hpp"
+#include "io/run_files.hpp"
 #include "test_h5_compare.hpp"
 #include "test_paths.hpp"
 
@@ -309,3 +311,40 @@ TEST_F(Resume, ResumedAfterTheLastStepFinishesThePlainFile) {
 }
 
 }  // namespace
+
+// A second run on an output another live run is writing is refused before it touches anything
+// (exit 2, naming the other process), with --force, --resume or neither; the live run finishes
+// and its file equals an uninterrupted run's. Before, --force truncated the live copy and both
+// runs lost everything.
+TEST_F(Resume, SecondRunOnALiveOutputIsRefusedAndTheFirstFinishesIntact) {
+  // The sweep of the other tests, ten times longer, so that the second runs meet a live first.
+  std::string text = kSweep;
+  text.replace(text.find("n_steps = 240"), 13, "n_steps = 2400");
+  std::ofstream(sweep_) << text;
+  const std::string ref = reference(), out = path("live.h5");
+  const Child first(run_args(out), path("first.log"));
+  wait_for_step(out, 20);
+  const std::string owner = "another dalesim process (pid " + std::to_string(first.pid()) + ") is writing " + out;
+  for (const std::vector<std::string>& extra : {std::vector<std::string>{"--force"}, {"--resume"}, {}}) {
+    const std::string log = path("second.log");
+    EXPECT_EQ(Child(run_args(out, extra), log).wait(), 2) << read_text(log);
+    EXPECT_NE(read_text(log).find(owner), std::string::npos) << read_text(log);
+  }
+  EXPECT_EQ(::waitpid(first.pid(), nullptr, WNOHANG), 0) << "the first run ended before the refusals were all tried";
+  ASSERT_EQ(first.wait(), 0) << read_text(path("first.log"));
+  expect_same_datasets(out, ref);
+  EXPECT_FALSE(fs::exists(out + ".lock"));
+  for (const std::string& copy : dalesim::run_file_copies(out)) EXPECT_FALSE(fs::exists(copy));
+}
+
+// Two fresh runs started at the same moment: one trains, the other is refused as above (exit 2),
+// not left to fail on HDF5's own lock (exit 1).
+TEST_F(Resume, TwoRunsStartedTogetherOneTrainsTheOtherIsRefused) {
+  const std::string out = path("race.h5");
+  const Child a(run_args(out), path("a.log")), b(run_args(out), path("b.log"));
+  const int ca = a.wait(), cb = b.wait();
+  EXPECT_EQ(std::min(ca, cb), 0) << read_text(path("a.log")) << read_text(path("b.log"));
+  EXPECT_EQ(std::max(ca, cb), 2) << read_text(path("a.log")) << read_text(path("b.log"));
+  EXPECT_NE(read_text(path(ca == 2 ? "a.log" : "b.log")).find("another dalesim process"), std::string::npos);
+  expect_same_datasets(out, reference());
+}

@@ -12,6 +12,7 @@
 #include "dalesim/sweep.hpp"
 #include "dalesim/task.hpp"
 #include "io/merge.hpp"
+#include "io/output_lock.hpp"
 #include "io/run_files.hpp"
 #include "sweep/preflight.hpp"
 #include "sweep/shard.hpp"
@@ -120,15 +121,17 @@ Action add_run_command(CLI::App& app, const std::string& command_line) {
     const Sweep sweep = shard ? select_shard(whole, *shard, &share) : whole;
     const std::string shard_text =
         shard ? "shard " + std::to_string(shard->index) + "/" + std::to_string(shard->count) : std::string();
+    // Whether a file can be written there at all (a probe, nothing at the path is touched); then
+    // the output's lock, held to the end of the run, before anything at the path is read or
+    // changed: a second run on a live output is refused, --force and --resume included.
+    check_output_path(o->output, /*force=*/true);
+    const OutputLock lock(o->output);
     const OutputPlan plan = plan_output(o->output, whole, shard, o->force, o->resume);
     if (plan == OutputPlan::nothing_to_do) {
       std::printf("%s: %s \"%s\" is already complete; nothing to do\n", o->output.c_str(),
                   shard ? (shard_text + " of sweep").c_str() : "sweep", whole.name.c_str());
       return 0;
     }
-    // What is at the path was decided above (refused, resumed or to be replaced): here only whether
-    // a file can be written there.
-    check_output_path(o->output, /*force=*/true);
     check_memory_fits(sweep, o->backend);
     RunOptions ro;
     ro.output = o->output;
