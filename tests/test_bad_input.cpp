@@ -376,6 +376,48 @@ TEST_F(BadInput, ExistingOutputWithoutForce) {
   EXPECT_EQ(listing(), before);
 }
 
+// A sweep "file" that is not a regular file, or one too large to be a sweep, is refused before a
+// byte is read: /dev/zero used to fill memory, a FIFO without a writer to block forever.
+TEST_F(BadInput, SweepFileThatIsNotARegularFileOrTooLarge) {
+  const std::string out = path("never.h5");
+  expect_refused("run /dev/zero -o " + out, out, {"sweep file = /dev/zero", "it is a device"});
+  const std::string fifo = path("fifo.toml");
+  ASSERT_EQ(::mkfifo(fifo.c_str(), 0644), 0);
+  expect_refused("run " + fifo + " -o " + out, out, {"sweep file = " + fifo, "it is a FIFO"});
+  expect_refused("run " + dir_.str() + " -o " + out, out, {"it is a directory"});
+  fs::remove(fifo);
+  const std::string big = write("big.toml", kTiny + "# " + std::string(1 << 20, 'x') + "\n");
+  expect_refused("run " + big + " -o " + out, out, {"sweep file = " + big, "at most 1 MiB"});
+}
+
+// -o naming the sweep file itself (or a link to it) is refused, --force or not: the sweep file
+// used to be replaced by HDF5 data.
+TEST_F(BadInput, OutputThatIsTheSweepFile) {
+  const std::string sweep = write("tiny.toml", kTiny), link = path("link.h5");
+  fs::create_symlink(sweep, link);
+  for (const std::string& out : {sweep, link}) {
+    const Outcome o = run_dalesim("run " + sweep + " -o " + out + " --force --backend cpu --threads 1");
+    EXPECT_EQ(o.code, 2) << o.output;
+    EXPECT_NE(o.output.find("allowed: a path other than the sweep file"), std::string::npos) << o.output;
+    EXPECT_EQ(read_bytes(sweep), kTiny);
+  }
+}
+
+// Symlinks planted at the names of the copies (OUT.h5.partial-a/-b) are removed, not followed:
+// --force used to overwrite their targets.
+TEST_F(BadInput, PlantedLinksAtTheCopiesAreNotFollowed) {
+  const std::string sweep = write("tiny.toml", kTiny), out = path("out.h5");
+  const std::string victim_a = write("victim_a.txt", "keep me\n"), victim_b = write("victim_b.txt", "me too\n");
+  fs::create_symlink(victim_a, out + ".partial-a");
+  fs::create_symlink(victim_b, out + ".partial-b");
+  const Outcome o = run_dalesim("run " + sweep + " -o " + out + " --force --backend cpu --threads 1 -q");
+  EXPECT_EQ(o.code, 0) << o.output;
+  EXPECT_EQ(read_bytes(victim_a), "keep me\n");
+  EXPECT_EQ(read_bytes(victim_b), "me too\n");
+  EXPECT_TRUE(fs::is_regular_file(fs::symlink_status(out)));
+  EXPECT_EQ(run_dalesim("inspect " + out).code, 0);
+}
+
 // The two checks `run` makes through src/sweep/preflight.cpp before it allocates or writes.
 TEST_F(BadInput, RunRefusesAGridOverTheMemoryLimit) {
   const std::string sweep = write("six.toml", kTiny + "[sweep]\nseeds = 6\n"), out = path("never.h5");

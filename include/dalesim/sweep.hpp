@@ -24,7 +24,11 @@ const std::vector<KeySpec>& config_keys();
 // Throws ConfigError (bad key, type, value, empty grid...) before anything runs.
 Sweep parse_sweep(const std::string& text, const std::string& origin);
 
-// Reads the file and calls parse_sweep. A missing or unreadable file is a ConfigError too.
+// The largest sweep file read (1 MiB): the largest example is a few KiB.
+constexpr long long kMaxSweepFileBytes = 1 << 20;
+
+// Reads the file and calls parse_sweep. A missing or unreadable file, one that is not a regular
+// file (a FIFO, a device, a directory) or one over kMaxSweepFileBytes is a ConfigError too.
 Sweep load_sweep_file(const std::string& path);
 
 }  // namespace dalesim

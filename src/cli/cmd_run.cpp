@@ -113,7 +113,14 @@ Action add_run_command(CLI::App& app, const std::string& command_line) {
                   "the Slurm array task (SLURM_ARRAY_TASK_ID - SLURM_ARRAY_TASK_MIN of SLURM_ARRAY_TASK_COUNT) "
                   "when set");
   return [o, command_line]() {
+    // First, so that SIGTERM or SIGHUP at any moment of the run (a Slurm time limit just after the
+    // start, a closed terminal) ends it at a save point with exit 3, not with the signal.
+    install_stop_handlers();
     const Sweep whole = load_sweep_file(o->sweep);
+    // The output must not be the sweep file itself (nor a link to it): --force would replace it.
+    std::error_code ec;
+    if (std::filesystem::exists(o->output, ec) && std::filesystem::equivalent(o->sweep, o->output, ec))
+      throw ConfigError("--output", o->output, "a path other than the sweep file", "it is the sweep file " + o->sweep);
     check_run_settings(whole);
     std::optional<ShardSpec> shard =
         o->shard.empty() ? shard_from_slurm_environment() : std::optional<ShardSpec>(parse_shard(o->shard));
@@ -152,13 +159,15 @@ Action add_run_command(CLI::App& app, const std::string& command_line) {
     } else {
       std::cerr << "dalesim: sweep \"" << sweep.name << "\": " << sweep.replicas.size() << " replicas\n";
     }
-    install_stop_handlers();
     const RunResult res = run_sweep(sweep, ro, std::cerr);
     if (res.interrupted_by) {
       std::fprintf(stderr,
                    "dalesim: stopped by %s after step %lld of %s; continue with the same command and --resume "
                    "(exit code %d)\n",
-                   res.interrupted_by == SIGINT ? "SIGINT" : res.interrupted_by == SIGTERM ? "SIGTERM" : "a signal",
+                   res.interrupted_by == SIGINT    ? "SIGINT"
+                   : res.interrupted_by == SIGTERM ? "SIGTERM"
+                   : res.interrupted_by == SIGHUP  ? "SIGHUP"
+                                                   : "a signal",
                    static_cast<long long>(res.stopped_at), o->output.c_str(),
                    kExitInterrupted);
       return kExitInterrupted;

@@ -8,11 +8,15 @@
 #include <vector>
 
 #include "cli/commands.hpp"
+#include "train/interrupt.hpp"
 #include "dalesim/config.hpp"
 #include "dalesim/version.hpp"
 #include "io/run_files.hpp"
 
 int main(int argc, char** argv) {
+  // `run`: SIGINT, SIGTERM and SIGHUP save and exit 3 from the first moment (a Slurm time limit or
+  // scancel just after the task began must requeue it, not kill it with 143).
+  if (argc > 1 && std::string(argv[1]) == "run") dalesim::install_stop_handlers();
   // Past a file-size limit (ulimit -f), writes then fail with EFBIG and the error names the file,
   // instead of the process being killed by SIGXFSZ.
   std::signal(SIGXFSZ, SIG_IGN);

@@ -3,6 +3,7 @@
 // it, then brings the other copy level. A kill at any moment thus leaves OUT.h5 pointing at a
 // whole file (HDF5 updates metadata in place, so a file killed in the middle of a flush may not
 // open at all: the copy being written is never the one shown).
+#include <fcntl.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -66,6 +67,14 @@ void point_link(const std::string& link, const std::string& target) {
   ::unlink(tmp.c_str());
   if (::symlink(fs::path(target).filename().c_str(), tmp.c_str()) != 0) fail_errno("cannot create link " + tmp);
   if (::rename(tmp.c_str(), link.c_str()) != 0) fail_errno("cannot rename " + tmp + " to " + link);
+  // The directory entry itself is made durable, so a save point survives a power cut, not only a
+  // killed process.
+  const fs::path parent = fs::path(link).parent_path();
+  const int dir = ::open(parent.empty() ? "." : parent.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (dir >= 0) {
+    ::fsync(dir);
+    ::close(dir);
+  }
 }
 
 void copy_file(const std::string& from, const std::string& to) {
@@ -226,6 +235,11 @@ std::unique_ptr<HistoryWriter> create_hdf5_writer(const std::string& path, const
   if (!dir.empty() && !fs::is_directory(dir, ec))
     throw std::runtime_error("cannot create output file " + path + ": directory " + dir.string() +
                              " does not exist");
+  // Whatever is at the copies' names now belongs to no run we keep (the checks above): remove the
+  // entries themselves, so that a symlink planted there is not followed and its target not
+  // overwritten.
+  for (const std::string& c : copies)
+    if (fs::symlink_status(c, ec).type() != fs::file_type::not_found) fs::remove(c, ec);
   bool created = false;  // set once a copy exists: only then is there ours to remove on failure
   try {
     h5::silence_errors();

@@ -2,8 +2,14 @@
 // every replica before anything runs.
 #include "dalesim/sweep.hpp"
 
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
 #include <algorithm>
 #include <cctype>
+#include <cerrno>
+#include <cstring>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -421,14 +427,36 @@ Sweep parse_sweep(const std::string& text, const std::string& origin) {
 }
 
 Sweep load_sweep_file(const std::string& path) {
-  std::error_code ec;
-  std::ifstream in(path, std::ios::binary);
-  if (!in || std::filesystem::is_directory(path, ec)) throw ConfigError("sweep file", path, "a readable TOML file");
-  std::ostringstream text;
-  text << in.rdbuf();
-  if (in.bad()) throw ConfigError("sweep file", path, "a readable TOML file", "read error");
+  // Opened without blocking (a FIFO with no writer would wait forever), then checked to be a
+  // regular file of at most kMaxSweepFileBytes before a byte is read (/dev/zero never ends).
+  const int fd = ::open(path.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+  if (fd < 0) throw ConfigError("sweep file", path, "a readable TOML file", std::strerror(errno));
+  struct FdCloser {
+    int fd;
+    ~FdCloser() { ::close(fd); }
+  } closer{fd};
+  struct stat st{};
+  if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode))
+    throw ConfigError("sweep file", path, "a readable TOML file (a regular file)",
+                      S_ISDIR(st.st_mode)    ? "it is a directory"
+                      : S_ISFIFO(st.st_mode) ? "it is a FIFO"
+                      : S_ISCHR(st.st_mode) || S_ISBLK(st.st_mode) ? "it is a device"
+                                                                   : "it is not a regular file");
+  if (st.st_size > kMaxSweepFileBytes)
+    throw ConfigError("sweep file", path, "a TOML file of at most 1 MiB",
+                      "it has " + std::to_string(st.st_size) + " bytes; a sweep file lists axes, not values by the million");
+  std::string text(static_cast<std::size_t>(st.st_size), '\0');
+  std::size_t got = 0;
+  while (got < text.size()) {
+    const ssize_t n = ::read(fd, text.data() + got, text.size() - got);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) throw ConfigError("sweep file", path, "a readable TOML file", std::string("read error: ") + std::strerror(errno));
+    if (n == 0) break;
+    got += static_cast<std::size_t>(n);
+  }
+  text.resize(got);
   std::string stem = std::filesystem::path(path).stem().string();
-  Sweep s = parse_sweep_impl(text.str(), path, stem.empty() ? "sweep" : stem);
+  Sweep s = parse_sweep_impl(text, path, stem.empty() ? "sweep" : stem);
   s.source_path = path;
   return s;
 }

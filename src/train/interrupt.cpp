@@ -1,4 +1,4 @@
-// SIGINT/SIGTERM handlers that ask the driver to stop at the end of the current step (interrupt.hpp).
+// SIGINT/SIGTERM/SIGHUP handlers that ask the driver to stop at the end of the current step (interrupt.hpp).
 #include "train/interrupt.hpp"
 
 #include <csignal>
@@ -27,6 +27,7 @@ void install_stop_handlers() {
   sa.sa_flags = SA_RESTART;  // file writes in progress go on
   sigaction(SIGINT, &sa, nullptr);
   sigaction(SIGTERM, &sa, nullptr);
+  sigaction(SIGHUP, &sa, nullptr);  // a closed terminal or ssh session: save, as for SIGTERM
 }
 
 int stop_requested() { return g_stop_signal; }

@@ -1,4 +1,4 @@
-// Stopping a run cleanly on SIGINT or SIGTERM (Slurm sends SIGTERM at a job's time limit): the
+// Stopping a run cleanly on SIGINT, SIGTERM or SIGHUP (Slurm sends SIGTERM at a job's time limit): the
 // handler only records the signal; the driver finishes the current step, saves a resume point
 // and returns, and `dalesim run --resume` continues from there.
 #pragma once
