@@ -100,6 +100,8 @@ TEST(Shard, SelectShardKeepsGlobalIdsAndCoversEveryReplicaOnce) {
   EXPECT_EQ(seen.size(), sweep.replicas.size());
   EXPECT_EQ(std::set<int>(seen.begin(), seen.end()).size(), sweep.replicas.size());
   EXPECT_THROW(dalesim::select_shard(sweep, ShardSpec{12, 13}), dalesim::ConfigError);  // 12 replicas
+  // More shards than replicas is refused for every shard, also those that would not be empty.
+  EXPECT_THROW(dalesim::select_shard(sweep, ShardSpec{0, 13}), dalesim::ConfigError);
 }
 
 TEST(Shard, SlurmArrayEnvironmentIsTheDefault) {
@@ -119,6 +121,18 @@ TEST(Shard, SlurmArrayEnvironmentIsTheDefault) {
   unsetenv("SLURM_ARRAY_TASK_MIN");
   setenv("SLURM_ARRAY_TASK_ID", "3", 1);
   EXPECT_EQ(dalesim::shard_from_slurm_environment()->index, 3);
+  setenv("SLURM_ARRAY_TASK_STEP", "1", 1);
+  EXPECT_EQ(dalesim::shard_from_slurm_environment()->index, 3);
+  setenv("SLURM_ARRAY_TASK_STEP", "2", 1);  // --array=0-6:2 has COUNT 4 and ids 0, 2, 4, 6
+  setenv("SLURM_ARRAY_TASK_ID", "2", 1);
+  try {
+    dalesim::shard_from_slurm_environment();
+    ADD_FAILURE() << "a stepped array accepted";
+  } catch (const dalesim::ConfigError& e) {
+    EXPECT_EQ(e.key(), "SLURM_ARRAY_TASK_STEP");
+    EXPECT_NE(std::string(e.what()).find("without a step"), std::string::npos) << e.what();
+  }
+  unsetenv("SLURM_ARRAY_TASK_STEP");
   unsetenv("SLURM_ARRAY_TASK_COUNT");
   EXPECT_THROW(dalesim::shard_from_slurm_environment(), dalesim::ConfigError);
   unsetenv("SLURM_ARRAY_TASK_ID");
@@ -211,9 +225,11 @@ TEST_F(ShardCli, BadShardValuesExitTwoAndWriteNothing) {
     EXPECT_NE(o.output.find(bad), std::string::npos) << o.output;
     EXPECT_NE(o.output.find("0 <= K < N"), std::string::npos) << o.output;
   }
-  const Outcome empty = run_dalesim("run " + sweep_ + " --shard 12/13 -o " + path("bad.h5"));
-  EXPECT_EQ(empty.code, 2) << empty.output;
-  EXPECT_NE(empty.output.find("would be empty"), std::string::npos) << empty.output;
+  for (const char* too_many : {"12/13", "0/13"}) {  // 12 replicas
+    const Outcome empty = run_dalesim("run " + sweep_ + " --shard " + std::string(too_many) + " -o " + path("bad.h5"));
+    EXPECT_EQ(empty.code, 2) << empty.output;
+    EXPECT_NE(empty.output.find("at most as many shards as replicas (12)"), std::string::npos) << empty.output;
+  }
   EXPECT_FALSE(fs::exists(path("bad.h5")));
 }
 

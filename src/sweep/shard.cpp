@@ -51,6 +51,12 @@ std::optional<ShardSpec> shard_from_slurm_environment() {
   if (i < 0) throw ConfigError("SLURM_ARRAY_TASK_ID", id, "a non-negative integer");
   if (n < 1) throw ConfigError("SLURM_ARRAY_TASK_COUNT", count, "a positive integer");
   if (m < 0) throw ConfigError("SLURM_ARRAY_TASK_MIN", min, "a non-negative integer");
+  // A stepped array (--array=0-15:4) numbers its tasks MIN, MIN + STEP, ...: task ids would not
+  // name shards 0..COUNT-1.
+  if (const char* step = std::getenv("SLURM_ARRAY_TASK_STEP"); step && parse_count(step) != 1)
+    throw ConfigError("SLURM_ARRAY_TASK_STEP", step, "1 (a contiguous array)",
+                      "submit a contiguous array without a step (e.g. --array=0-" + std::to_string(n - 1) +
+                          ") or pass --shard K/N");
   const long long k = i - m;
   if (k < 0 || k >= n)
     throw ConfigError("SLURM_ARRAY_TASK_ID", id,
@@ -99,6 +105,10 @@ std::vector<int> assign_shards(const std::vector<double>& cost, int n_shards) {
 }
 
 Sweep select_shard(const Sweep& sweep, ShardSpec spec, double* cost_share) {
+  if (static_cast<std::size_t>(spec.count) > sweep.replicas.size())
+    throw ConfigError("--shard", std::to_string(spec.index) + "/" + std::to_string(spec.count),
+                      "at most as many shards as replicas (" + std::to_string(sweep.replicas.size()) + ")",
+                      "some of the " + std::to_string(spec.count) + " shards would be empty");
   const std::vector<double> cost = estimate_sweep_costs(sweep);
   const std::vector<int> shard = assign_shards(cost, spec.count);
   Sweep part = sweep;
