@@ -232,6 +232,14 @@ TEST_F(Resume, SigtermSigintAndSighupSaveAndExitThree) {
     EXPECT_NE(read_text(out + ".progress").find("\"interrupted\""), std::string::npos);
     ASSERT_EQ(Child(run_args(out, {"--resume"}), out + ".resume.log").wait(), 0) << read_text(out + ".resume.log");
     expect_same_datasets(ref, out);
+    // Both runs that wrote the file are listed, in order.
+    const std::string runs = dalesim::h5::File::open_read_only(out).string_attribute("runs");
+    const auto start = runs.find(" start backend=cpu device="), resume = runs.find("\n");
+    EXPECT_NE(start, std::string::npos) << runs;
+    ASSERT_NE(resume, std::string::npos) << runs;
+    EXPECT_NE(runs.find(" resume backend=cpu device=", resume), std::string::npos) << runs;
+    EXPECT_NE(runs.find("--resume", resume), std::string::npos) << runs;
+    EXPECT_EQ(runs.find("--resume"), runs.rfind("--resume")) << "the first run's line has no --resume";
   }
 }
 
@@ -288,6 +296,10 @@ TEST_F(Resume, FullDiskNamesTheFileKeepsTheLastCheckpointAndResumes) {
   EXPECT_GE(f.checkpoint_step.size(), 1u);
   EXPECT_LT(f.checkpoint_step.size(), dalesim::read_run_file(ref).checkpoint_step.size());
   expect_consistent_prefix(out, ref);
+  // The progress log ends with the failure, so `dalesim status` does not report a running run.
+  EXPECT_NE(read_text(out + ".progress").find("\"status\":\"failed\""), std::string::npos);
+  const dalesim::test::Outcome status = dalesim::test::run_dalesim("status " + out);
+  EXPECT_NE(status.output.find(out + ": failed"), std::string::npos) << status.output;
   // Space freed: the run goes on from its last checkpoint to the same result.
   ASSERT_EQ(Child(run_args(out, {"--resume"}), out + ".resume.log").wait(), 0) << read_text(out + ".resume.log");
   expect_same_datasets(ref, out);
@@ -362,4 +374,17 @@ TEST_F(Resume, SigtermEarlyInTheRunExitsThree) {
   EXPECT_TRUE(code == 3 || code == 0) << code << "\n" << read_text(out + ".log");
   if (code == 3) ASSERT_EQ(Child(run_args(out, {"--resume"}), out + ".resume.log").wait(), 0) << read_text(out + ".resume.log");
   expect_same_datasets(reference(), out);
+}
+
+// A run killed between its final rename and the removal of the other copy leaves a duplicate
+// OUT.h5.partial-x next to the finished file: --resume (nothing left to train) removes it.
+TEST_F(Resume, ResumeOnAFinishedFileRemovesALeftoverCopy) {
+  const std::string out = path("done.h5");
+  ASSERT_EQ(Child(run_args(out), out + ".log").wait(), 0) << read_text(out + ".log");
+  const std::string stale = dalesim::run_file_copies(out)[1];
+  fs::copy_file(out, stale);
+  ASSERT_EQ(Child(run_args(out, {"--resume"}), out + ".again.log").wait(), 0) << read_text(out + ".again.log");
+  EXPECT_NE(read_text(out + ".again.log").find("already complete"), std::string::npos);
+  EXPECT_FALSE(fs::exists(stale));
+  EXPECT_TRUE(fs::is_regular_file(fs::symlink_status(out)));
 }

@@ -68,7 +68,12 @@ OutputPlan plan_output(const std::string& output, const Sweep& whole, const std:
                                                  : "sweep";
   if (found.status == "complete") {
     // A finished run of the same sweep: nothing to do (a requeued or resubmitted array task).
-    if (same_sweep && (shard || resume)) return OutputPlan::nothing_to_do;
+    if (same_sweep && (shard || resume)) {
+      // Copies left by a run killed between its final rename and their removal: a finished file
+      // needs them no more (we hold the output's lock, so no run is using them).
+      for (const std::string& copy : run_file_copies(output)) std::filesystem::remove(copy);
+      return OutputPlan::nothing_to_do;
+    }
     throw ConfigError("--output", output, "a path that does not exist yet", "pass --force to overwrite it");
   }
   if (!resume)

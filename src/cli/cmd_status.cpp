@@ -108,6 +108,9 @@ void print_status(const std::string& output, const ProgressState& p, double age_
   if (p.ended && p.end_status == "interrupted")
     std::printf("  stopped by a signal at a save point: `dalesim run SWEEP.toml -o %s --resume` continues it\n",
                 output.c_str());
+  if (p.ended && p.end_status == "failed")
+    std::printf("  failed (its error is in the run's own output); the output keeps everything up to its last save "
+                "point: fix the cause, then `dalesim run SWEEP.toml -o %s --resume` continues it\n", output.c_str());
   if (!p.ended && age_s > kStaleSeconds)
     std::printf("  no update for %s: the run may have stopped (killed or crashed); the output keeps everything "
                 "up to its last checkpoint, and --resume continues it\n", seconds_text(age_s).c_str());

@@ -205,6 +205,11 @@ h5::Dataset make_extendible(h5::Location& parent, const std::string& name, hid_t
 
 }  // namespace
 
+std::string run_log_line(const char* what, const RunInfo& info) {
+  return utc_now_iso8601() + " " + what + " backend=" + info.backend + " device=" + info.device + ": " + info.command_line;
+}
+
+
 Hdf5Writer::Hdf5Writer(const std::string& path, const Sweep& sweep, const std::vector<ReplicaRow>& rows,
                        const RunInfo& info)
     : path_(path), R_(rows.size()) {
@@ -232,6 +237,7 @@ Hdf5Writer::Hdf5Writer(const std::string& path, const Sweep& sweep, const std::v
   file_.set_attribute("alpha_parameterisation", "sigmoid");
   file_.set_attribute("status", "running");
   file_.set_attribute("created", utc_now_iso8601());
+  file_.set_attribute("runs", run_log_line("start", info));
   file_.set_attribute("n_replicas", static_cast<std::int64_t>(R_));
   const std::vector<Column> columns = replica_columns(sweep, rows);
   const std::vector<std::string> coordinates = sweep_axis_columns(sweep, columns);

@@ -21,6 +21,10 @@ struct ShapeGroup {
   h5::Dataset replica, W_rec, W_dale, W_free, W_in, W_out, b, b_out, alpha, singular_values, logw_hist_e, logw_hist_i;
 };
 
+// One line of the root attribute `runs`, the list of the runs that wrote a file: the UTC time,
+// `what` ("start" or "resume"), the backend and device, and the command line.
+std::string run_log_line(const char* what, const RunInfo& info);
+
 class Hdf5Writer {
  public:
   // Creates the file (replacing an existing one), writes the root attributes and /replicas.

@@ -94,6 +94,7 @@ struct Delta {
   std::optional<std::pair<std::vector<ReplicaStatus>, std::vector<std::int64_t>>> status;
   std::optional<ResumePoint> truncate_to;
   std::string resumed_by;  // a resumed run's command line
+  std::string run_line;    // its line of the `runs` attribute
 };
 
 class RunFileWriter final : public HistoryWriter {
@@ -136,7 +137,8 @@ class RunFileWriter final : public HistoryWriter {
   }
 
   // Resumes: both copies truncated to the saved point, the resuming command line recorded.
-  void begin_resume(const ResumePoint& point, const std::string& command_line) {
+  void begin_resume(const ResumePoint& point, const std::string& command_line, const std::string& run_line) {
+    pending_.run_line = run_line;
     pending_.truncate_to = point;
     pending_.resumed_by = command_line;
     commit();
@@ -188,6 +190,10 @@ class RunFileWriter final : public HistoryWriter {
       const std::int64_t n = f.has_attribute("resume_count") ? f.int_attribute("resume_count") : 0;
       f.set_attribute("resume_count", n + 1);
       f.set_attribute("resumed_by", d.resumed_by);
+      // Every run that wrote the file, not only the first (whose backend, device and command line
+      // the attributes of those names keep).
+      const std::string before = f.has_attribute("runs") ? f.string_attribute("runs") : std::string();
+      f.set_attribute("runs", before.empty() ? d.run_line : before + "\n" + d.run_line);
     }
     for (const auto& [step, metrics] : d.rows) w.append_history(step, metrics);
     if (d.checkpoint_step >= 0) w.append_checkpoint(d.checkpoint_step, *d.diag, *d.weights);
@@ -292,7 +298,8 @@ std::unique_ptr<HistoryWriter> resume_hdf5_writer(const std::string& path, const
   writers.push_back(std::make_unique<Hdf5Writer>(copies[0]));
   writers.push_back(std::make_unique<Hdf5Writer>(copies[1]));
   auto writer = std::make_unique<RunFileWriter>(path, std::move(writers), shown);
-  writer->begin_resume(point, info.command_line.empty() ? "(unknown)" : info.command_line);
+  writer->begin_resume(point, info.command_line.empty() ? "(unknown)" : info.command_line,
+                       run_log_line("resume", info));
   return writer;
 }
 

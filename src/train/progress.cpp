@@ -24,6 +24,7 @@ Progress::Progress(std::int64_t n_steps, int n_replicas, const std::string& log_
 }
 
 Progress::~Progress() {
+  if (!finished_) finish("failed");
   if (live_) std::fputs("\n", stderr);
 }
 
@@ -59,6 +60,7 @@ void Progress::update(std::int64_t step, double mean_loss, int n_diverged, bool 
 }
 
 void Progress::finish(const std::string& status) {
+  finished_ = true;
   if (log_)
     log_ << "{\"event\":\"end\",\"status\":\"" << status << "\",\"elapsed_s\":" << elapsed_seconds() << "}\n"
          << std::flush;

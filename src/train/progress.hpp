@@ -17,6 +17,8 @@ class Progress {
   // Called after step `step` (0-based) completes; loss and divergence count matter only when
   // `logged_row` (they are measured on logged steps).
   void update(std::int64_t step, double mean_loss, int n_diverged, bool logged_row);
+  // Writes the end event ("complete", "interrupted"). A run that ends by an exception (exit 1)
+  // gets one with status "failed" from the destructor, so `dalesim status` does not say running.
   void finish(const std::string& status);
   double elapsed_seconds() const;
 
@@ -24,6 +26,7 @@ class Progress {
   std::int64_t n_steps_, first_step_;
   int n_replicas_;
   bool live_;
+  bool finished_ = false;  // an end event was written; else the destructor writes "failed"
   std::ofstream log_;
   std::chrono::steady_clock::time_point start_, last_draw_;
   double last_loss_ = 0;
