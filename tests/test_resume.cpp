@@ -388,3 +388,37 @@ TEST_F(Resume, ResumeOnAFinishedFileRemovesALeftoverCopy) {
   EXPECT_FALSE(fs::exists(stale));
   EXPECT_TRUE(fs::is_regular_file(fs::symlink_status(out)));
 }
+
+// The file task's trials file rewritten between a stop and --resume: refused (exit 2), naming the
+// file, its size and hash then and now; with the file restored the run continues.
+TEST_F(Resume, ResumeRefusesATrialsFileChangedSinceTheStart) {
+  const std::string trials = path("trials.h5");
+  auto write_trials = [&](float scale) {
+    dalesim::h5::silence_errors();
+    dalesim::h5::File f = dalesim::h5::File::create(trials, true);
+    std::vector<float> x(20 * 5 * 2), y(20 * 5 * 1);
+    for (std::size_t k = 0; k < x.size(); ++k) x[k] = scale * static_cast<float>(k % 7) / 7.f;
+    for (std::size_t k = 0; k < y.size(); ++k) y[k] = static_cast<float>(k % 3) / 3.f;
+    f.create_dataset("inputs", H5T_IEEE_F32LE, dalesim::h5::Dataspace::simple({20, 5, 2})).write(H5T_NATIVE_FLOAT, x.data());
+    f.create_dataset("targets", H5T_IEEE_F32LE, dalesim::h5::Dataspace::simple({20, 5, 1})).write(H5T_NATIVE_FLOAT, y.data());
+    f.close();
+  };
+  write_trials(1.f);
+  std::ofstream(sweep_) << "name = \"trials\"\n[model]\nn_units = 16\n[task]\nname = \"file\"\npath = \"" + trials +
+                               "\"\nbatch = 8\n[train]\nn_steps = 20000\nlog_every = 5\ncheckpoint_every = 100\n";
+  const std::string out = path("trials_run.h5");
+  Child child(run_args(out), out + ".log");
+  wait_for_step(out, 150);
+  child.signal(SIGTERM);
+  ASSERT_EQ(child.wait(), 3) << read_text(out + ".log");
+  write_trials(2.f);
+  const std::string log = path("changed.log");
+  EXPECT_EQ(Child(run_args(out, {"--resume"}), log).wait(), 2) << read_text(log);
+  EXPECT_NE(read_text(log).find("allowed: the data files the run started with (" + trials + " size="), std::string::npos)
+      << read_text(log);
+  write_trials(1.f);
+  const Child again(run_args(out, {"--resume"}), path("restored.log"));
+  wait_for_step(out, 200);
+  ::kill(again.pid(), SIGTERM);
+  EXPECT_EQ(again.wait(), 3) << read_text(path("restored.log"));
+}

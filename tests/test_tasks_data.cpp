@@ -500,6 +500,45 @@ TEST(FileTask, ClassFormRoundTrip) {
   EXPECT_NEAR(task->chance_accuracy(), 0.4, 1e-12);
 }
 
+// Inputs a careless or hostile user can write: huge or 64-bit class labels, a group where a
+// dataset should be, a directory or a device as the path, datasets larger than memory.
+TEST(FileTask, HostileFilesAreClearErrors) {
+  TempDir dir("file_hostile");
+  auto err = [&](const TaskConfig& c) { return error_of([&] { make_task(c, 20); }); };
+  {
+    h5::silence_errors();
+    h5::File f = h5::File::create(dir / "labels.h5", true);
+    write_dataset(f, "stim", H5T_IEEE_F32LE, H5T_NATIVE_FLOAT, {2, 3, 1}, std::vector<float>(6, 1.f).data());
+    std::vector<long long> big(6, 0), wide(6, 1);
+    big[4] = 1000000000;   // used to make the task allocate 10^9 outputs (std::bad_alloc)
+    wide[2] = 1LL << 40;   // used to wrap around to 0 in 32 bits ("fewer than 2 classes")
+    write_dataset(f, "big", H5T_STD_I64LE, H5T_NATIVE_LLONG, {2, 3}, big.data());
+    write_dataset(f, "wide", H5T_STD_I64LE, H5T_NATIVE_LLONG, {2, 3}, wide.data());
+    f.create_group("grp");
+    f.close();
+  }
+  const Value cls{std::string("class")};
+  EXPECT_HAS(err(file_cfg(dir / "labels.h5", {{"target", cls}, {"targets", Value{std::string("big")}}})),
+             "holds the class 1000000000 at flat index 4: expected classes in [0, 65535]");
+  EXPECT_HAS(err(file_cfg(dir / "labels.h5", {{"target", cls}, {"targets", Value{std::string("wide")}}})),
+             "holds the class 1099511627776 at flat index 2");
+  EXPECT_HAS(err(file_cfg(dir / "labels.h5", {{"inputs", Value{std::string("grp")}}})),
+             "\"grp\" is a group, not a dataset, so it cannot hold the inputs");
+  EXPECT_HAS(err(file_cfg(dir.str())), "it is a directory: expected an HDF5 file");
+  EXPECT_HAS(err(file_cfg("/dev/zero")), "it is not a regular file");
+  // A dataset claiming more than the memory there is: refused before it is read.
+  {
+    h5::File f = h5::File::create(dir / "huge.h5", true);
+    write_dataset(f, "out", H5T_IEEE_F32LE, H5T_NATIVE_FLOAT, {2, 3, 1}, std::vector<float>(6, 0.f).data());
+    // Chunked and never written: the file stays small however large the dataset claims to be.
+    h5::PropList dcpl = h5::PropList::dataset_create();
+    dcpl.set_chunk({1, 10, 100});
+    f.create_dataset("stim", H5T_IEEE_F32LE, h5::Dataspace::simple({2000000, 1000, 100}), dcpl);
+    f.close();
+  }
+  EXPECT_HAS(err(file_cfg(dir / "huge.h5")), "in memory, more than the");
+}
+
 TEST(FileTask, ShapeTypeAndValueErrorsAreClear) {
   TempDir dir("file_bad");
   write_user_file(dir / "ok.h5");

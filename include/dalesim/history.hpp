@@ -97,6 +97,8 @@ struct RunInfo {
   // shard_count and sweep_n_replicas; shard_count 0 for a whole run.
   int shard_index = 0, shard_count = 0;
   int sweep_n_replicas = 0;
+  // The data files the tasks read (data_files_identity in dalesim/sweep.hpp); empty when none.
+  std::string data_files;
 };
 
 // Per-replica facts known at the start (the /replicas table).

@@ -24,6 +24,11 @@ const std::vector<KeySpec>& config_keys();
 // Throws ConfigError (bad key, type, value, empty grid...) before anything runs.
 Sweep parse_sweep(const std::string& text, const std::string& origin);
 
+// What the sweep's tasks read from disk, one line per distinct file in path order:
+// "PATH size=BYTES fnv1a64=HEX" (task.path of the file task, the IDX files under seqmnist's
+// task.dir). A run stores it (root attribute data_files) and --resume refuses a file changed since.
+std::string data_files_identity(const Sweep& sweep);
+
 // The largest sweep file read (1 MiB): the largest example is a few KiB.
 constexpr long long kMaxSweepFileBytes = 1 << 20;
 

@@ -88,6 +88,15 @@ OutputPlan plan_output(const std::string& output, const Sweep& whole, const std:
                           ")",
                       "it holds " + what + " \"" + found.sweep_name + "\" (sweep_hash " + found.sweep_hash +
                           "); resume with the sweep file it was started with, byte for byte");
+  // The data the tasks read must be what the run started with: a trials file rewritten since would
+  // silently train the rest of the run on other data.
+  if (!found.data_files.empty()) {
+    const std::string now = data_files_identity(whole);
+    if (now != found.data_files)
+      throw ConfigError("--resume", output, "the data files the run started with (" + found.data_files + ")",
+                        "now: " + (now.empty() ? std::string("none") : now) +
+                            "; restore them, or start again with --force");
+  }
   if (has_resume_point(output)) return OutputPlan::resume;
   std::cerr << "dalesim: " << output << " has no save point yet; starting it again\n";
   return OutputPlan::start_over;

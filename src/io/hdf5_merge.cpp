@@ -70,6 +70,7 @@ RunFileIdentity identity_of(const h5::File& file) {
   id.sweep_name = attr_or(file, "sweep_name");
   id.sweep_text = attr_or(file, "sweep_text");
   id.sweep_hash = attr_or(file, "sweep_hash", sweep_hash(id.sweep_text));
+  id.data_files = attr_or(file, "data_files");
   id.n_replicas = file.has_attribute("n_replicas") ? static_cast<int>(file.int_attribute("n_replicas")) : 0;
   if (file.has_attribute("shard_count")) {
     id.shard_count = static_cast<int>(file.int_attribute("shard_count"));

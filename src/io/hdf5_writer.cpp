@@ -238,6 +238,7 @@ Hdf5Writer::Hdf5Writer(const std::string& path, const Sweep& sweep, const std::v
   file_.set_attribute("status", "running");
   file_.set_attribute("created", utc_now_iso8601());
   file_.set_attribute("runs", run_log_line("start", info));
+  if (!info.data_files.empty()) file_.set_attribute("data_files", info.data_files);
   file_.set_attribute("n_replicas", static_cast<std::int64_t>(R_));
   const std::vector<Column> columns = replica_columns(sweep, rows);
   const std::vector<std::string> coordinates = sweep_axis_columns(sweep, columns);

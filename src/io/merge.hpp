@@ -14,6 +14,7 @@ struct RunFileIdentity {
   std::string sweep_name, sweep_text, sweep_hash;  // the hash is computed from the text for older files
   int n_replicas = 0;      // in this file
   int shard_index = 0, shard_count = 0;  // shard_count 0: not a shard (a whole run or a merge)
+  std::string data_files;  // the root attribute data_files; empty in older files and runs without data files
 };
 
 // Reads the identity of a dalesim file. Throws InputError for a missing, non-HDF5 or foreign file.

@@ -426,6 +426,42 @@ Sweep parse_sweep(const std::string& text, const std::string& origin) {
   return parse_sweep_impl(text, origin, "sweep");
 }
 
+std::string data_files_identity(const Sweep& sweep) {
+  std::set<std::string> files;
+  for (const ReplicaConfig& c : sweep.replicas) {
+    const auto param = [&](const char* key) {
+      const auto it = c.task.params.find(key);
+      return it != c.task.params.end() && std::holds_alternative<std::string>(it->second)
+                 ? std::get<std::string>(it->second)
+                 : std::string();
+    };
+    if (c.task.name == "file" && !param("path").empty()) files.insert(param("path"));
+    if (c.task.name == "seqmnist" && !param("dir").empty())
+      for (const char* base : {"train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte",
+                               "t10k-labels-idx1-ubyte"})
+        for (const std::string ext : {"", ".gz"}) {
+          const std::string p = param("dir") + "/" + base + ext;
+          std::error_code ec;
+          if (std::filesystem::is_regular_file(p, ec)) files.insert(p);
+        }
+  }
+  std::string out;
+  for (const std::string& p : files) {
+    std::ifstream in(p, std::ios::binary);
+    std::uint64_t h = 14695981039346656037ull, n = 0;
+    char buf[1 << 16];
+    while (in.read(buf, sizeof buf) || in.gcount() > 0) {
+      const std::streamsize got = in.gcount();
+      for (std::streamsize k = 0; k < got; ++k) h = (h ^ static_cast<unsigned char>(buf[k])) * 1099511628211ull;
+      n += static_cast<std::uint64_t>(got);
+    }
+    char hex[17];
+    std::snprintf(hex, sizeof hex, "%016llx", static_cast<unsigned long long>(h));
+    out += (out.empty() ? "" : "\n") + p + " size=" + std::to_string(n) + " fnv1a64=" + hex;
+  }
+  return out;
+}
+
 Sweep load_sweep_file(const std::string& path) {
   // Opened without blocking (a FIFO with no writer would wait forever), then checked to be a
   // regular file of at most kMaxSweepFileBytes before a byte is read (/dev/zero never ends).

@@ -7,6 +7,7 @@
 
 #include "dalesim/rng.hpp"
 #include "io/h5.hpp"
+#include "sweep/preflight.hpp"
 #include "tasks/builtin.hpp"
 #include "tasks/data_cache.hpp"
 #include "tasks/dataset_order.hpp"
@@ -38,11 +39,17 @@ std::string shape_text(const h5::Dims& d) {
   return s + "]";
 }
 
+// At most this many classes (outputs of the class form): a label of 10^9 is a mistake, not a task.
+constexpr long long kMaxClasses = 65536;
+
 [[noreturn]] void fail(const FileSpec& f, const std::string& what) {
   throw InputError("file task: task.path = \"" + f.path + "\": " + what);
 }
 
 h5::Dataset open_numeric(const FileSpec& f, const h5::File& file, const std::string& name, const char* role) {
+  if (file.is_group(name))
+    fail(f, std::string("\"") + name + "\" is a group, not a dataset, so it cannot hold the " + role +
+                "; set task." + role + " to the path of a dataset (e.g. \"" + name + "/...\")");
   if (!file.is_dataset(name)) {
     std::string present;
     for (const std::string& c : file.child_names()) present += (present.empty() ? "" : ", ") + c;
@@ -65,7 +72,10 @@ void check_finite(const FileSpec& f, const std::vector<float>& v, const std::str
 std::shared_ptr<const FileData> load_file(const FileSpec& f) {
   auto d = std::make_shared<FileData>();
   std::error_code ec;
-  if (!std::filesystem::is_regular_file(f.path, ec)) fail(f, "no such file");
+  const auto kind = std::filesystem::status(f.path, ec).type();
+  if (kind == std::filesystem::file_type::not_found) fail(f, "no such file");
+  if (kind == std::filesystem::file_type::directory) fail(f, "it is a directory: expected an HDF5 file");
+  if (kind != std::filesystem::file_type::regular) fail(f, "it is not a regular file (a device or a FIFO?): expected an HDF5 file");
   h5::silence_errors();
   h5::File file;
   try {
@@ -77,6 +87,22 @@ std::shared_ptr<const FileData> load_file(const FileSpec& f) {
   const h5::Dims xd = in.dims();
   if (xd.size() != 3 || xd[0] == 0 || xd[1] == 0 || xd[2] == 0)
     fail(f, "dataset \"" + f.inputs + "\" has shape " + shape_text(xd) + ": expected [trial, T, I], none of them 0");
+  // Everything is read into memory: a dataset larger than the memory there is (a sparse file
+  // can claim terabytes) is refused before a byte is read.
+  const h5::Dims yd_early = file.is_dataset(f.targets) ? file.open_dataset(f.targets).dims() : h5::Dims{};
+  double bytes = 4.0 * xd[0] * xd[1] * xd[2];
+  if (!yd_early.empty()) {
+    double n = 1;
+    for (hsize_t e : yd_early) n *= static_cast<double>(e);
+    bytes += 4.0 * n;
+  }
+  if (xd[0] > static_cast<hsize_t>(std::numeric_limits<int>::max()) || xd[1] > 100000 || xd[2] > 100000)
+    fail(f, "dataset \"" + f.inputs + "\" has shape " + shape_text(xd) +
+                ": expected at most 2147483647 trials, 100000 steps and 100000 inputs");
+  const MemoryBudget mem = available_memory("cpu");
+  if (bytes > mem.bytes)
+    fail(f, "the inputs and targets need " + format_bytes(bytes) + " in memory, more than the " + format_bytes(mem.bytes) +
+                " of the " + mem.source + ": use fewer trials per file");
   d->n = static_cast<int>(xd[0]);
   d->T = static_cast<int>(xd[1]);
   d->I = static_cast<int>(xd[2]);
@@ -95,12 +121,17 @@ std::shared_ptr<const FileData> load_file(const FileSpec& f) {
                   std::to_string(xd[1]) + "]");
     if (tg.type().type_class() != H5T_INTEGER)
       fail(f, "dataset \"" + f.targets + "\" holds floats: the class form expects integer class labels (-1: not scored)");
+    // Read in 64 bits, checked, then narrowed: a label of 2^40 must not wrap around.
+    std::vector<long long> labels(nT);
+    tg.read(H5T_NATIVE_LLONG, labels.data());
     d->target.resize(nT);
-    tg.read(H5T_NATIVE_INT, d->target.data());
     int largest = -1;
     for (std::size_t k = 0; k < nT; ++k) {
-      if (d->target[k] < -1) fail(f, "dataset \"" + f.targets + "\" holds the class " + std::to_string(d->target[k]) +
-                                         ": expected classes >= 0, or -1 for steps not scored");
+      if (labels[k] < -1 || labels[k] >= kMaxClasses)
+        fail(f, "dataset \"" + f.targets + "\" holds the class " + std::to_string(labels[k]) + " at flat index " +
+                    std::to_string(k) + ": expected classes in [0, " + std::to_string(kMaxClasses - 1) +
+                    "], or -1 for steps not scored");
+      d->target[k] = static_cast<int>(labels[k]);
       largest = std::max(largest, d->target[k]);
     }
     d->O = f.n_outputs > 0 ? f.n_outputs : largest + 1;
@@ -261,7 +292,7 @@ TaskInfo file_task_info() {
                 "\"mse\": float targets [trial, T, O], masked MSE; \"class\": integer classes [trial, T], "
                 "cross-entropy and accuracy",
                 -INFINITY, INFINITY, {"mse", "class"}},
-      ParamSpec{"n_outputs", Value{std::int64_t{0}}, "class form: number of classes (0: largest label + 1)", 0, 1e6, {}},
+      ParamSpec{"n_outputs", Value{std::int64_t{0}}, "class form: number of classes (0: largest label + 1)", 0, 65536, {}},
       ParamSpec{"validation_fraction", Value{0.0}, "fraction of the trials held out for validation (after training)",
                 0, 1, {}},
       ParamSpec{"test_fraction", Value{0.2}, "fraction of the trials held out for testing (the last ones)", 0, 1, {}},
