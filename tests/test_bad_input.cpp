@@ -178,6 +178,21 @@ checkpoint_every = 1
   EXPECT_GT(finite, 0);
 }
 
+// Messages that used to mislead: a time constant under the default step blamed model.dt; a bad
+// --threads printed a 309-digit range.
+TEST_F(BadInput, MessagesNameWhatWasWritten) {
+  expect_sweep_refused("[model]\ntau_e = 5e-324\n", {"model.tau_e = 5e-324; allowed: >= model.dt = 20.0", "bad.toml:2"});
+  expect_sweep_refused("[model]\ndt = 500.0\n", {"model.dt = 500.0; allowed: <= min(model.tau_e, model.tau_i)"});
+  const std::string sweep = write("tiny.toml", kTiny), out = path("never.h5");
+  for (const std::string bad : {"-1", "abc"}) {
+    const Outcome o = run_dalesim("run " + sweep + " -o " + out + " --threads " + bad);
+    EXPECT_NE(o.code, 0) << o.output;
+    EXPECT_NE(o.output.find("--threads: Value " + bad + " not in range 0 to 1024"), std::string::npos) << o.output;
+    EXPECT_LT(o.output.size(), 200u) << o.output;
+    EXPECT_FALSE(fs::exists(out));
+  }
+}
+
 TEST_F(BadInput, EmptyGrid) {
   expect_sweep_refused(kTiny + "[sweep.grid]\n\"model.n_units\" = []\n",
                        {"sweep.grid.model.n_units = []", "allowed: a non-empty list of values", "empty grid list"});

@@ -267,6 +267,14 @@ TEST_F(Resume, RefusedAgainstAnotherSweepAndWithoutResume) {
   const std::string msg = read_text(path("changed.log"));
   EXPECT_NE(msg.find("sweep_hash"), std::string::npos) << msg;
   EXPECT_NE(msg.find("--resume"), std::string::npos) << msg;
+  // The same sweep file with a --shard the whole run was not started with: the shard is named,
+  // not the sweep text.
+  ASSERT_EQ(Child(run_args(out, {"--resume", "--shard", "0/2"}), path("shard.log")).wait(), 2);
+  const std::string shard_msg = read_text(path("shard.log"));
+  EXPECT_NE(shard_msg.find("allowed: a file of shard 0/2 of this sweep"), std::string::npos) << shard_msg;
+  EXPECT_NE(shard_msg.find("it holds the whole sweep: resume it with the same --shard it was started with (none)"),
+            std::string::npos)
+      << shard_msg;
   // --resume with --force is a contradiction.
   ASSERT_EQ(Child(run_args(out, {"--resume", "--force"}), path("both.log")).wait(), 2);
   // Nothing was touched.

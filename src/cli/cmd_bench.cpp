@@ -38,7 +38,7 @@ Action add_bench_command(CLI::App& app, const std::string& command_line) {
       ->delimiter(',')
       ->check(CLI::IsMember({"cpu", "cuda", "cuda:cublas"}));
   cmd->add_option("--iterations", o->iterations, "timed iterations per run (after warm-up)")->check(CLI::PositiveNumber);
-  cmd->add_option("--threads", o->threads, "CPU worker threads (default: all cores)")->check(CLI::NonNegativeNumber);
+  cmd->add_option("--threads", o->threads, "CPU worker threads (default: all cores)")->check(CLI::Range(0, 1024));
   cmd->add_option("--cpu-budget", o->cpu_budget, "seconds of timed CPU work per configuration at most")
       ->check(CLI::PositiveNumber);
   cmd->add_option("--json", o->json, "also write the results as JSON to this file ('-' for stdout)");

@@ -80,6 +80,16 @@ OutputPlan plan_output(const std::string& output, const Sweep& whole, const std:
     throw ConfigError("--output", output, "a path that does not exist yet",
                       "it holds an unfinished run of " + what + " \"" + found.sweep_name +
                           "\": pass --resume to continue it or --force to start again");
+  if (!same_sweep && found.sweep_hash == hash) {  // the right sweep file, another part of it
+    const std::string wanted = shard ? "shard " + std::to_string(shard->index) + "/" + std::to_string(shard->count)
+                                     : std::string("the whole sweep");
+    throw ConfigError("--resume", output, "a file of " + wanted + " of this sweep",
+                      "it holds " + (found.shard_count > 0 ? what : std::string("the whole sweep")) +
+                          ": resume it with the same --shard it was started with" +
+                          (found.shard_count > 0 ? " (--shard " + std::to_string(found.shard_index) + "/" +
+                                                       std::to_string(found.shard_count) + ")"
+                                                 : " (none)"));
+  }
   if (!same_sweep)
     throw ConfigError("--resume", output,
                       "a file of this sweep file (sweep \"" + whole.name + "\", sweep_hash " + hash +
@@ -116,7 +126,7 @@ Action add_run_command(CLI::App& app, const std::string& command_line) {
   cmd->add_option("-o,--output", o->output, "output HDF5 file")->required();
   cmd->add_option("--backend", o->backend, "cpu, cuda or auto (CUDA when a device is usable, else CPU)")
       ->check(CLI::IsMember({"cpu", "cuda", "auto"}));
-  cmd->add_option("--threads", o->threads, "CPU worker threads (default: all cores)")->check(CLI::NonNegativeNumber);
+  cmd->add_option("--threads", o->threads, "CPU worker threads (default: all cores)")->check(CLI::Range(0, 1024));
   cmd->add_flag("--force", o->force, "overwrite an existing output file (or start an unfinished run again)");
   cmd->add_flag("--resume", o->resume,
                 "continue the unfinished run in the output file from its last save point (the same sweep file); "

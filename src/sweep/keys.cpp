@@ -459,6 +459,14 @@ void resolve_replica(ReplicaConfig& cfg, const SourceMap& given, std::set<std::s
                       hint(src, ""));
   }
   if (m.dt > std::min(m.tau_e, m.tau_i)) {
+    // Blame what was written: a time constant set below the (default) step, else the step.
+    const std::string tau_key = m.tau_e <= m.tau_i ? "model.tau_e" : "model.tau_i";
+    if (!given.count("model.dt") && given.count(tau_key)) {
+      const KeySource src = source_of(given, tau_key);
+      throw ConfigError(src.written, format_value(std::min(m.tau_e, m.tau_i)),
+                        ">= model.dt = " + format_value(m.dt) + " (the Euler step; time constants are in ms)",
+                        hint(src, ""));
+    }
     const KeySource src = source_of(given, "model.dt");
     throw ConfigError(src.written, format_value(m.dt),
                       "<= min(model.tau_e, model.tau_i) = " + format_value(std::min(m.tau_e, m.tau_i)), hint(src, ""));
