@@ -183,7 +183,12 @@ checkpoint_every = 1
 TEST_F(BadInput, MessagesNameWhatWasWritten) {
   expect_sweep_refused("[model]\ntau_e = 5e-324\n", {"model.tau_e = 5e-324; allowed: >= model.dt = 20.0", "bad.toml:2"});
   expect_sweep_refused("[model]\ndt = 500.0\n", {"model.dt = 500.0; allowed: <= min(model.tau_e, model.tau_i)"});
+  // An invisible character in a quoted key is shown, so the key that looks right can be told apart.
+  expect_sweep_refused("[model]\n\"n_\xe2\x80\x8bunits\" = 8\n", {"model.n_\\u{200B}units = 8", "did you mean model.n_units?"});
   const std::string sweep = write("tiny.toml", kTiny), out = path("never.h5");
+  // An output name too long for the copies beside it (NAME.partial-a): refused up front.
+  const std::string long_name = path(std::string(243, 'o') + ".h5");  // 246 bytes: OUT.progress fits, OUT.partial-a not
+  expect_refused("run " + sweep + " -o " + long_name, long_name, {"allowed: a file name of at most 245 bytes"});
   for (const std::string bad : {"-1", "abc"}) {
     const Outcome o = run_dalesim("run " + sweep + " -o " + out + " --threads " + bad);
     EXPECT_NE(o.code, 0) << o.output;

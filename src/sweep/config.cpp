@@ -2,6 +2,7 @@
 #include "dalesim/config.hpp"
 
 #include <cmath>
+#include <cstdint>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -40,8 +41,37 @@ std::string format_double(double d) {
 }
 }  // namespace
 
+namespace {
+
+// A key as a reader can see it: control characters and invisible code points (zero-width spaces
+// and joiners, bidirectional marks, the byte-order mark) written as \u{XXXX}, so that a key that
+// looks right but is not can be told apart.
+std::string visible(const std::string& s) {
+  std::string out;
+  for (std::size_t i = 0; i < s.size();) {
+    const unsigned char c = static_cast<unsigned char>(s[i]);
+    int len = c < 0x80 ? 1 : (c >> 5) == 6 ? 2 : (c >> 4) == 14 ? 3 : (c >> 3) == 30 ? 4 : 1;
+    if (i + len > s.size()) len = 1;
+    std::uint32_t cp = len == 1 ? c : c & (0x7f >> len);
+    for (int k = 1; k < len; ++k) cp = (cp << 6) | (static_cast<unsigned char>(s[i + k]) & 0x3f);
+    const bool invisible = cp < 0x20 || cp == 0x7f || (cp >= 0x80 && cp < 0xa0) || (cp >= 0x200b && cp <= 0x200f) ||
+                           (cp >= 0x2028 && cp <= 0x202e) || (cp >= 0x2060 && cp <= 0x2064) || cp == 0xfeff;
+    if (invisible) {
+      char buf[16];
+      std::snprintf(buf, sizeof buf, "\\u{%04X}", static_cast<unsigned>(cp));
+      out += buf;
+    } else {
+      out.append(s, i, len);
+    }
+    i += len;
+  }
+  return out;
+}
+
+}  // namespace
+
 ConfigError::ConfigError(std::string key, std::string value, std::string allowed, std::string hint)
-    : InputError(build_message(key, value, allowed, hint)),
+    : InputError(build_message(visible(key), value, allowed, hint)),
       key_(std::move(key)),
       value_(std::move(value)),
       allowed_(std::move(allowed)),

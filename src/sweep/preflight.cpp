@@ -215,7 +215,15 @@ void check_output_path(const std::string& path, bool force) {
   }
   // Permission bits do not stop root, but read-only mounts, /proc and full quotas do: the only
   // reliable test is to create a file there (removed at once; the output itself is not touched).
-  const std::string base = (dir / ("." + out.filename().string() + ".probe-" + std::to_string(::getpid()))).string();
+  // The longest name a run creates beside OUT is OUT.partial-a (10 bytes more): say so here,
+  // instead of failing halfway. The probe's own name is short, whatever the output's.
+  const long name_max = ::pathconf(dir.c_str(), _PC_NAME_MAX);
+  const std::size_t longest = out.filename().string().size() + std::string(".partial-a").size();
+  if (name_max > 0 && longest > static_cast<std::size_t>(name_max))
+    throw ConfigError(key, path, "a file name of at most " + std::to_string(name_max - 10) + " bytes",
+                      "the run also creates " + out.filename().string().substr(0, 12) + "....partial-a/-b beside it, and " +
+                          dir.string() + " allows names of " + std::to_string(name_max) + " bytes");
+  const std::string base = (dir / (".dalesim-probe-" + std::to_string(::getpid()))).string();
   for (int attempt = 0;; ++attempt) {
     const std::string probe = base + (attempt ? "-" + std::to_string(attempt) : "");
     const int fd = ::open(probe.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
