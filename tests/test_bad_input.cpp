@@ -18,6 +18,7 @@
 #include "dalesim/sweep.hpp"
 #include "io/h5.hpp"
 #include "sweep/preflight.hpp"
+#include "test_h5_compare.hpp"
 #include "test_paths.hpp"
 #include "test_tasks_util.hpp"
 
@@ -196,6 +197,19 @@ TEST_F(BadInput, MessagesNameWhatWasWritten) {
     EXPECT_LT(o.output.size(), 200u) << o.output;
     EXPECT_FALSE(fs::exists(out));
   }
+}
+
+// A damaged output (here: the object header of a history dataset flipped) is refused by `report` as by `inspect`, with
+// exit 2 and no page written, instead of a page drawn from whatever still reads.
+TEST_F(BadInput, ReportRefusesAFileInspectRefuses) {
+  const std::string sweep = write("tiny.toml", kTiny), out = path("run.h5");
+  ASSERT_EQ(run_dalesim("run " + sweep + " -o " + out + " --backend cpu --threads 1 -q").code, 0);
+  test::flip_object_header(out, "history/loss");
+  EXPECT_EQ(run_dalesim("inspect " + out).code, 2);
+  const Outcome r = run_dalesim("report " + out + " -o " + path("r.html"));
+  EXPECT_EQ(r.code, 2) << r.output;
+  EXPECT_NE(r.output.find("does not read whole"), std::string::npos) << r.output;
+  EXPECT_FALSE(fs::exists(path("r.html")));
 }
 
 TEST_F(BadInput, EmptyGrid) {

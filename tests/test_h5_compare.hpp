@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include <cstring>
+#include <fstream>
 #include <functional>
 #include <string>
 #include <vector>
@@ -12,6 +13,25 @@
 #include "io/h5.hpp"
 
 namespace dalesim::test {
+
+// Damages a file as a flipped sector would: inverts the first 16 bytes of the object header of
+// `object`, so that its metadata checksum no longer matches (the file still opens).
+inline void flip_object_header(const std::string& path, const std::string& object) {
+  haddr_t header = 0;
+  {
+    const h5::File f = h5::File::open_read_only(path);
+    H5O_info_t info{};
+    ASSERT_GE(H5Oget_info_by_name2(f.id(), object.c_str(), &info, H5O_INFO_BASIC, H5P_DEFAULT), 0);
+    header = info.addr;
+  }
+  std::fstream io(path, std::ios::in | std::ios::out | std::ios::binary);
+  io.seekg(static_cast<std::streamoff>(header));
+  char bytes[16];
+  io.read(bytes, sizeof bytes);
+  for (char& b : bytes) b = static_cast<char>(~b);
+  io.seekp(static_cast<std::streamoff>(header));
+  io.write(bytes, sizeof bytes);
+}
 
 // The two files hold the same groups and datasets, each of the same shape and the same bytes (as
 // doubles, NaN payloads included; strings as strings). Root attributes are not compared. Returns

@@ -259,6 +259,11 @@ TEST_F(ShardCli, MergeRefusesWhatItCannotJoin) {
     root.set_attribute("status", "running");
   }
   refused(s0 + " " + s1 + " " + path("s2_running.h5"), "incomplete");
+  // A directory, and a shard damaged inside (a flipped object header): named, exit 2.
+  refused(s0 + " " + s1 + " " + dir_.string(), dir_.string() + " is a directory, not a shard file");
+  fs::copy_file(s2, path("s2_damaged.h5"));
+  dalesim::test::flip_object_header(path("s2_damaged.h5"), "checkpoints/spectral_radius");
+  refused(s0 + " " + s1 + " " + path("s2_damaged.h5"), path("s2_damaged.h5") + " is damaged: ");
   refused(s0 + " " + s1 + " " + path("nope.h5"), "no such file");
   // An existing output is not overwritten without --force.
   std::ofstream(path("m.h5")) << "x";

@@ -30,7 +30,23 @@ Action add_merge_command(CLI::App& app, const std::string& command_line) {
     if (!fs::is_directory(dir))
       throw ConfigError("--output", o->output, "a file in an existing directory",
                         "directory " + dir.string() + " does not exist");
-    const MergeResult res = merge_run_files(o->shards, o->output, command_line, o->force);
+    MergeResult res;
+    try {
+      res = merge_run_files(o->shards, o->output, command_line, o->force);
+    } catch (const InputError&) {
+      throw;
+    } catch (const std::runtime_error& e) {
+      // A read that fails inside a shard file that opened (a flipped bit, a truncated copy) is bad
+      // input, named by its file and object, not a raw HDF5 stack with exit 1.
+      const std::string what = e.what();
+      for (const std::string& shard : o->shards)
+        if (what.find(" on " + shard + ":") != std::string::npos) {
+          const std::string head = what.substr(0, what.find(" (h5.cpp"));
+          throw InputError(shard + " is damaged: " + head +
+                           "; check each shard with `dalesim inspect`, then delete the damaged one and run its shard again");
+        }
+      throw;
+    }
     std::printf("wrote %s: %d replicas from %d files, %zu history rows, %zu checkpoints\n", o->output.c_str(),
                 res.n_replicas, res.n_inputs, res.n_history_rows, res.n_checkpoints);
     return 0;

@@ -12,6 +12,7 @@
 
 #include "cli/commands.hpp"
 #include "dalesim/config.hpp"
+#include "dalesim/history.hpp"
 
 namespace dalesim::cli {
 
@@ -111,6 +112,13 @@ Action add_report_command(CLI::App& app) {
   cmd->add_option("--python", o->python, "Python interpreter (default: $DALESIM_PYTHON, /usr/bin/python3, python3)");
   return [o]() {
     if (!fs::exists(o->input)) throw InputError("no such file: " + o->input);
+    // The engine's reader reads the whole file first, as `inspect` does: a damaged file (a flipped
+    // bit) is refused here rather than drawn from whatever parts still read.
+    try {
+      read_run_file(o->input);
+    } catch (const std::runtime_error& e) {
+      throw InputError("report: " + o->input + " does not read whole: " + e.what());
+    }
     const fs::path out(o->output);
     const fs::path dir = out.parent_path().empty() ? fs::path(".") : out.parent_path();
     if (!fs::is_directory(dir))

@@ -47,7 +47,9 @@ const std::pair<const char*, double Diagnostics::*> kCheckpointMembers[] = {
 h5::File open_input(const std::string& path) {
   namespace fs = std::filesystem;
   std::error_code ec;
-  if (!fs::is_regular_file(path, ec)) throw InputError("no such file: " + path);
+  if (fs::is_directory(path, ec)) throw InputError(path + " is a directory, not a shard file");
+  if (!fs::exists(path, ec)) throw InputError("no such file: " + path);
+  if (!fs::is_regular_file(path, ec)) throw InputError(path + " is not a regular file");
   h5::silence_errors();
   h5::File file;
   try {
