@@ -186,6 +186,11 @@ TEST_F(BadInput, MessagesNameWhatWasWritten) {
   expect_sweep_refused("[model]\ndt = 500.0\n", {"model.dt = 500.0; allowed: <= min(model.tau_e, model.tau_i)"});
   // An invisible character in a quoted key is shown, so the key that looks right can be told apart.
   expect_sweep_refused("[model]\n\"n_\xe2\x80\x8bunits\" = 8\n", {"model.n_\\u{200B}units = 8", "did you mean model.n_units?"});
+  // A list where a number is expected, as written; and a nested list in a grid, named as such.
+  expect_sweep_refused("[model]\nn_units = [8]\n",
+                       {"model.n_units = [8]; allowed: int in [2, 4096]", "expected int, got list; to sweep a key"});
+  expect_sweep_refused("[sweep.grid]\n\"model.n_units\" = [[8, 16]]\n",
+                       {"sweep.grid.model.n_units = [8, 16]", "nested lists are not allowed"});
   const std::string sweep = write("tiny.toml", kTiny), out = path("never.h5");
   // An output name too long for the copies beside it (NAME.partial-a): refused up front.
   const std::string long_name = path(std::string(243, 'o') + ".h5");  // 246 bytes: OUT.progress fits, OUT.partial-a not

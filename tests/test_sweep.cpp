@@ -261,7 +261,7 @@ TEST(SweepErrors, WrongType) {
   expect_error("[model]\narch = 3\n", {"model.arch", "3", "expected string"});
   expect_error("[train]\nlr = \"fast\"\n", {"train.lr", "\"fast\"", "expected float"});
   expect_error("[model]\nautapses = 1\n", {"model.autapses", "1", "expected bool"});
-  expect_error("[model]\nn_units = [8, 16]\n", {"model.n_units", "[8.0, 16.0]", "sweep.grid"});
+  expect_error("[model]\nn_units = [8, 16]\n", {"model.n_units", "[8, 16]", "sweep.grid"});
   expect_error("seed = 1979-05-27\n", {"seed", "1979-05-27", "wrong type"});
 }
 

@@ -258,7 +258,7 @@ const KeyDef* find_def(const std::string& key) {
 }
 
 std::string type_name(const Value& v) {
-  static const char* names[] = {"bool", "int", "float", "string", "float list"};
+  static const char* names[] = {"bool", "int", "float", "string", "list"};
   return names[v.index()];
 }
 
@@ -377,8 +377,17 @@ Value check_value(const std::string& key, const Value& v, const KeySource& src) 
   }
   auto wrong_type = [&]() {
     std::string extra = "expected " + d->spec.type + ", got " + type_name(v);
-    if (v.index() == 4) extra += "; to sweep a key, list its values under [sweep.grid]";
-    return ConfigError(src.written, format_value(v), d->spec.allowed, hint(src, extra));
+    std::string shown = format_value(v);
+    if (v.index() == 4) {
+      // A list as written: whole numbers without a forced ".0" ([8], not [8.0]).
+      shown = "[";
+      for (double x : std::get<std::vector<double>>(v)) shown += (shown.size() > 1 ? ", " : "") + num_text(x);
+      shown += "]";
+      extra += src.written.rfind("sweep.", 0) == 0
+                   ? "; a grid or zip axis lists single values: nested lists are not allowed"
+                   : "; to sweep a key, list its values under [sweep.grid]";
+    }
+    return ConfigError(src.written, shown, d->spec.allowed, hint(src, extra));
   };
   switch (d->kind) {
     case Kind::boolean:
