@@ -217,6 +217,29 @@ TEST_F(BadInput, ReportRefusesAFileInspectRefuses) {
   EXPECT_FALSE(fs::exists(path("r.html")));
 }
 
+// A disk too small for the file, or full at the first copy: a short message naming the cause (no
+// space) and what to do, never an HDF5 stack or "Input/output error"; nothing left behind. Needs
+// root to mount a small tmpfs; skipped, saying so, where mounting is not allowed.
+TEST_F(BadInput, TinyDiskSaysNoSpaceAndWhatToDo) {
+  const std::string sweep = write("overflow.toml", "name = \"tiny-disk\"\n[model]\nn_units = 8\n[task]\nname = \"adding\"\n"
+                                                   "T = 6\nbatch = 4\n[train]\nn_steps = 6\nlog_every = 1\ncheckpoint_every = 1\n"
+                                                   "[sweep]\nseeds = 3\n");
+  const std::string mnt = path("tiny");
+  fs::create_directories(mnt);
+  for (const char* size : {"40k", "100k"}) {
+    if (std::system(("mount -t tmpfs -o size=" + std::string(size) + " tmpfs " + mnt + " 2>/dev/null").c_str()) != 0)
+      GTEST_SKIP() << "cannot mount a tmpfs here (needs root and the mount capability)";
+    const std::string out = mnt + "/o.h5";
+    const Outcome o = run_dalesim("run " + sweep + " -o " + out + " --backend cpu --threads 1 -q");
+    EXPECT_EQ(o.code, 1) << size << ": " << o.output;
+    EXPECT_NE(o.output.find("No space left on device"), std::string::npos) << size << ": " << o.output;
+    EXPECT_NE(o.output.find("make room"), std::string::npos) << size << ": " << o.output;
+    EXPECT_EQ(o.output.find("H5F"), std::string::npos) << size << ": " << o.output;
+    EXPECT_FALSE(fs::exists(fs::symlink_status(out))) << size;
+    EXPECT_EQ(std::system(("umount " + mnt).c_str()), 0);
+  }
+}
+
 TEST_F(BadInput, EmptyGrid) {
   expect_sweep_refused(kTiny + "[sweep.grid]\n\"model.n_units\" = []\n",
                        {"sweep.grid.model.n_units = []", "allowed: a non-empty list of values", "empty grid list"});

@@ -4,8 +4,10 @@
 // whole file (HDF5 updates metadata in place, so a file killed in the middle of a flush may not
 // open at all: the copy being written is never the one shown).
 #include <fcntl.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
@@ -77,10 +79,42 @@ void point_link(const std::string& link, const std::string& target) {
   }
 }
 
+// A run file could not be written for want of space; the message says what to do next.
+struct DiskFull : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+
+// Bytes free to this process on the file system holding `path`'s directory; -1 when unknown.
+double free_bytes(const std::string& path) {
+  const fs::path dir = fs::path(path).parent_path().empty() ? fs::path(".") : fs::path(path).parent_path();
+  struct statvfs st{};
+  if (::statvfs(dir.c_str(), &st) != 0) return -1;
+  return static_cast<double>(st.f_bavail) * static_cast<double>(st.f_frsize);
+}
+
+// A write that failed where the disk is (nearly) full failed for want of space, whatever the
+// layer above says ("Input/output error" from a copy, an HDF5 flush stack): say so, briefly.
+bool disk_full(const std::string& path, const std::string& what, double needed) {
+  if (what.find("No space left on device") != std::string::npos || what.find("errno = 28") != std::string::npos)
+    return true;
+  const double free = free_bytes(path);
+  return free >= 0 && free < std::max(needed, 64.0 * 1024);
+}
+
+std::string full_disk_message(const std::string& file, const std::string& next) {
+  const double free = free_bytes(file);
+  return "writing " + file + " failed: No space left on device (" +
+         (free >= 0 ? std::to_string(static_cast<long long>(free / 1024)) + " KiB free there" : std::string("the disk is full")) +
+         "); " + next;
+}
+
 void copy_file(const std::string& from, const std::string& to) {
   std::error_code ec;
   fs::copy_file(from, to, fs::copy_options::overwrite_existing, ec);
-  if (ec) throw std::runtime_error("cannot copy " + from + " to " + to + ": " + ec.message());
+  if (!ec) return;
+  const double size = static_cast<double>(fs::file_size(from, ec));
+  if (disk_full(to, "", size)) throw DiskFull(full_disk_message(to, "make room, then run the same command again"));
+  throw std::runtime_error("cannot copy " + from + " to " + to + ": " + std::strerror(errno));
 }
 
 // What one commit adds to a copy. Both copies receive the same deltas, in the same order.
@@ -269,9 +303,15 @@ std::unique_ptr<HistoryWriter> create_hdf5_writer(const std::string& path, const
     }
     point_link(path, copies[0]);  // replaces an existing file only now (--force)
     return std::make_unique<RunFileWriter>(path, std::move(writers), 0);
-  } catch (...) {
+  } catch (const DiskFull&) {
+    if (created)
+      for (const std::string& c : copies) fs::remove(c, ec);
+    throw;
+  } catch (const std::exception& e) {
     if (created)
       for (const std::string& c : copies) fs::remove(c, ec);  // never leave a half-written file behind
+    if (disk_full(copies[0], e.what(), 0))
+      throw DiskFull(full_disk_message(copies[0], "nothing was saved yet: make room, then run the same command again"));
     throw;
   }
 }
