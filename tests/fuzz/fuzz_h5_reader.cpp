@@ -1,5 +1,6 @@
 // libFuzzer target: the HDF5 reader's checks (read_run_file, read_run_identity,
-// read_checkpoint_weights) on files that only look like dalesim output.
+// read_checkpoint_weights, and the /resume reader read_saved_state) on files that only look like
+// dalesim output.
 // An input is a recipe for a well-formed HDF5 file with dalesim's attribute and dataset names but
 // arbitrary types, ranks, sizes and values: those files get past HDF5 and reach our checks.
 // With DALESIM_FUZZ_H5_RAW=1 an input starting with the HDF5 signature is written out as the
@@ -22,6 +23,7 @@
 
 #include "dalesim/history.hpp"
 #include "io/merge.hpp"
+#include "io/run_files.hpp"
 
 namespace {
 
@@ -77,7 +79,12 @@ const char* const kPaths[] = {
     "checkpoints/weights/g/W_in",                "checkpoints/weights/g/W_out",
     "checkpoints/weights/g/b",                   "checkpoints/weights/g/b_out",
     "checkpoints/weights/g/alpha",               "checkpoints/weights/h/W_rec",
+    "resume",            "resume/offset",        "resume/params",           "resume/moment1",
+    "resume/moment2",    "resume/adam_steps",    "resume/diverged_step",
 };
+
+// Attributes of the /resume group (read_saved_state), added when the recipe made it a group.
+const char* const kResumeAttributes[] = {"next_iteration", "history_rows", "checkpoint_rows"};
 
 hid_t string_type(FuzzedDataProvider& in, bool* variable) {
   hid_t t = checked(H5Tcopy(H5T_C_S1), "H5Tcopy");
@@ -206,6 +213,16 @@ void write_recipe_file(FuzzedDataProvider& in, const std::string& path) {
   const int n_objects = in.ConsumeIntegralInRange<int>(0, 24);
   for (int k = 0; k < n_objects && in.remaining_bytes() > 0; ++k)
     add_object(in, file, kPaths[in.ConsumeIntegralInRange<std::size_t>(0, std::size(kPaths) - 1)]);
+  H5Eset_auto2(H5E_DEFAULT, nullptr, nullptr);
+  if (H5Lexists(file, "resume", H5P_DEFAULT) > 0) {
+    H5O_info_t info{};
+    if (H5Oget_info_by_name2(file, "resume", &info, H5O_INFO_BASIC, H5P_DEFAULT) >= 0 && info.type == H5O_TYPE_GROUP) {
+      hid_t g = checked(H5Gopen2(file, "resume", H5P_DEFAULT), "H5Gopen2");
+      for (const char* name : kResumeAttributes) add_attribute(in, g, name);
+      H5Gclose(g);
+    }
+  }
+  H5Eclear2(H5E_DEFAULT);
   checked(H5Fclose(file), "H5Fclose");
 }
 
@@ -246,6 +263,10 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   }
   try {
     dalesim::read_checkpoint_weights(path, replica, checkpoint);
+  } catch (const std::runtime_error&) {
+  }
+  try {
+    if (dalesim::has_resume_point(path)) dalesim::read_saved_state(path);
   } catch (const std::runtime_error&) {
   }
   return 0;
