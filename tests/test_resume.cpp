@@ -398,12 +398,14 @@ TEST_F(Resume, ResumeOnAFinishedFileRemovesALeftoverCopy) {
 }
 
 // The file task's trials file rewritten between a stop and --resume: refused (exit 2), naming the
-// file, its size and hash then and now; with the file restored the run continues.
+// file, its size and hash then and now; with the file restored the run continues. The run is one
+// shard of a sweep over two trials files: only the files its own replicas read count (a change to
+// the other shard's file does not stop it).
 TEST_F(Resume, ResumeRefusesATrialsFileChangedSinceTheStart) {
-  const std::string trials = path("trials.h5");
-  auto write_trials = [&](float scale) {
+  const std::string trials = path("trials.h5"), other = path("other.h5");
+  auto write_trials = [&](const std::string& file, float scale) {
     dalesim::h5::silence_errors();
-    dalesim::h5::File f = dalesim::h5::File::create(trials, true);
+    dalesim::h5::File f = dalesim::h5::File::create(file, true);
     std::vector<float> x(20 * 5 * 2), y(20 * 5 * 1);
     for (std::size_t k = 0; k < x.size(); ++k) x[k] = scale * static_cast<float>(k % 7) / 7.f;
     for (std::size_t k = 0; k < y.size(); ++k) y[k] = static_cast<float>(k % 3) / 3.f;
@@ -411,22 +413,30 @@ TEST_F(Resume, ResumeRefusesATrialsFileChangedSinceTheStart) {
     f.create_dataset("targets", H5T_IEEE_F32LE, dalesim::h5::Dataspace::simple({20, 5, 1})).write(H5T_NATIVE_FLOAT, y.data());
     f.close();
   };
-  write_trials(1.f);
-  std::ofstream(sweep_) << "name = \"trials\"\n[model]\nn_units = 16\n[task]\nname = \"file\"\npath = \"" + trials +
-                               "\"\nbatch = 8\n[train]\nn_steps = 20000\nlog_every = 5\ncheckpoint_every = 100\n";
+  write_trials(trials, 1.f);
+  write_trials(other, 3.f);
+  std::ofstream(sweep_) << "name = \"trials\"\n[model]\nn_units = 16\n[task]\nname = \"file\"\nbatch = 8\n[train]\n"
+                           "n_steps = 20000\nlog_every = 5\ncheckpoint_every = 100\n[sweep.grid]\n\"task.path\" = [\"" +
+                               trials + "\", \"" + other + "\"]\n";
+  const std::vector<std::string> shard = {"--shard", "0/2"};  // replica 0, which reads trials.h5
+  auto args = [&](std::vector<std::string> extra) {
+    extra.insert(extra.begin(), shard.begin(), shard.end());
+    return run_args(path("trials_run.h5"), extra);
+  };
   const std::string out = path("trials_run.h5");
-  Child child(run_args(out), out + ".log");
+  Child child(args({}), out + ".log");
   wait_for_step(out, 150);
   child.signal(SIGTERM);
   ASSERT_EQ(child.wait(), 3) << read_text(out + ".log");
   fs::copy_file(trials, path("trials.kept"));  // the bytes (HDF5 stores times: a rewrite is not the same file)
-  write_trials(2.f);
+  write_trials(trials, 2.f);
   const std::string log = path("changed.log");
-  EXPECT_EQ(Child(run_args(out, {"--resume"}), log).wait(), 2) << read_text(log);
+  EXPECT_EQ(Child(args({"--resume"}), log).wait(), 2) << read_text(log);
   EXPECT_NE(read_text(log).find("allowed: the data files the run started with (" + trials + " size="), std::string::npos)
       << read_text(log);
   fs::copy_file(path("trials.kept"), trials, fs::copy_options::overwrite_existing);
-  const Child again(run_args(out, {"--resume"}), path("restored.log"));
+  write_trials(other, 4.f);  // the other shard's file: not this run's data
+  const Child again(args({"--resume"}), path("restored.log"));
   wait_for_step(out, 200);
   ::kill(again.pid(), SIGTERM);
   EXPECT_EQ(again.wait(), 3) << read_text(path("restored.log"));

@@ -31,7 +31,7 @@ enum class OutputPlan { start, start_over, resume, nothing_to_do };
 // or nothing to do (a finished run of this sweep, with --resume or as a shard). Throws
 // ConfigError for everything else, before anything is touched.
 OutputPlan plan_output(const std::string& output, const Sweep& whole, const std::optional<ShardSpec>& shard,
-                       bool force, bool resume) {
+                       const std::string& data_files, bool force, bool resume) {
   if (resume && force)
     throw ConfigError("--resume", "given with --force", "one of the two",
                       "--resume continues the run in the output file, --force starts it again");
@@ -100,13 +100,10 @@ OutputPlan plan_output(const std::string& output, const Sweep& whole, const std:
                           "); resume with the sweep file it was started with, byte for byte");
   // The data the tasks read must be what the run started with: a trials file rewritten since would
   // silently train the rest of the run on other data.
-  if (!found.data_files.empty()) {
-    const std::string now = data_files_identity(whole);
-    if (now != found.data_files)
-      throw ConfigError("--resume", output, "the data files the run started with (" + found.data_files + ")",
-                        "now: " + (now.empty() ? std::string("none") : now) +
-                            "; restore them, or start again with --force");
-  }
+  if (!found.data_files.empty() && data_files != found.data_files)
+    throw ConfigError("--resume", output, "the data files the run started with (" + found.data_files + ")",
+                      "now: " + (data_files.empty() ? std::string("none") : data_files) +
+                          "; restore them, or start again with --force");
   if (has_resume_point(output)) return OutputPlan::resume;
   std::cerr << "dalesim: " << output << " has no save point yet; starting it again\n";
   return OutputPlan::start_over;
@@ -137,9 +134,6 @@ Action add_run_command(CLI::App& app, const std::string& command_line) {
                   "the Slurm array task (SLURM_ARRAY_TASK_ID - SLURM_ARRAY_TASK_MIN of SLURM_ARRAY_TASK_COUNT) "
                   "when set");
   return [o, command_line]() {
-    // First, so that SIGTERM or SIGHUP at any moment of the run (a Slurm time limit just after the
-    // start, a closed terminal) ends it at a save point with exit 3, not with the signal.
-    install_stop_handlers();
     const Sweep whole = load_sweep_file(o->sweep);
     // The output must not be the sweep file itself (nor a link to it): --force would replace it.
     std::error_code ec;
@@ -157,7 +151,10 @@ Action add_run_command(CLI::App& app, const std::string& command_line) {
     // changed: a second run on a live output is refused, --force and --resume included.
     check_output_path(o->output, /*force=*/true);
     const OutputLock lock(o->output);
-    const OutputPlan plan = plan_output(o->output, whole, shard, o->force, o->resume);
+    // What this process's replicas read from disk (a shard's, not the whole sweep's): recorded in
+    // a new file, compared with the recorded one on --resume. Hashed once.
+    const std::string data_files = data_files_identity(sweep);
+    const OutputPlan plan = plan_output(o->output, whole, shard, data_files, o->force, o->resume);
     if (plan == OutputPlan::nothing_to_do) {
       std::printf("%s: %s \"%s\" is already complete; nothing to do\n", o->output.c_str(),
                   shard ? (shard_text + " of sweep").c_str() : "sweep", whole.name.c_str());
@@ -168,6 +165,7 @@ Action add_run_command(CLI::App& app, const std::string& command_line) {
     ro.output = o->output;
     ro.overwrite = plan == OutputPlan::start_over;
     ro.resume = plan == OutputPlan::resume;
+    ro.data_files = data_files;
     ro.backend = o->backend;
     ro.n_threads = o->threads;
     ro.command_line = command_line;

@@ -11,7 +11,6 @@
 #include "cpu/parallel.hpp"
 #include "dalesim/backend.hpp"
 #include "dalesim/model.hpp"
-#include "dalesim/sweep.hpp"
 #include "dalesim/task.hpp"
 #include "dalesim/version.hpp"
 #include "diagnostics/diagnostics.hpp"
@@ -204,7 +203,7 @@ RunResult run_sweep(const Sweep& sweep, const RunOptions& options, std::ostream&
   info.shard_index = options.shard_index;
   info.shard_count = options.shard_count;
   info.sweep_n_replicas = options.sweep_n_replicas;
-  info.data_files = data_files_identity(sweep);
+  info.data_files = options.data_files;
   std::unique_ptr<HistoryWriter> writer =
       options.resume ? resume_hdf5_writer(options.output, resume_point, info)
                      : create_hdf5_writer(options.output, sweep, rows, info, options.overwrite);

@@ -23,6 +23,7 @@ struct RunOptions {
   // When the sweep is one shard of a larger one (see sweep/shard.hpp): recorded in the file.
   int shard_index = 0, shard_count = 0;  // shard_count 0: a whole run
   int sweep_n_replicas = 0;              // replicas of the whole sweep
+  std::string data_files;                // data_files_identity(sweep), recorded in a new file
 };
 
 struct RunResult {
