@@ -109,12 +109,12 @@ std::string full_disk_message(const std::string& file, const std::string& next) 
 }
 
 void copy_file(const std::string& from, const std::string& to) {
-  std::error_code ec;
+  std::error_code ec, size_ec;
   fs::copy_file(from, to, fs::copy_options::overwrite_existing, ec);
   if (!ec) return;
-  const double size = static_cast<double>(fs::file_size(from, ec));
+  const double size = static_cast<double>(fs::file_size(from, size_ec));
   if (disk_full(to, "", size)) throw DiskFull(full_disk_message(to, "make room, then run the same command again"));
-  throw std::runtime_error("cannot copy " + from + " to " + to + ": " + std::strerror(errno));
+  throw std::runtime_error("cannot copy " + from + " to " + to + ": " + ec.message());
 }
 
 // What one commit adds to a copy. Both copies receive the same deltas, in the same order.
@@ -278,8 +278,7 @@ std::unique_ptr<HistoryWriter> create_hdf5_writer(const std::string& path, const
   // Whatever is at the copies' names now belongs to no run we keep (the checks above): remove the
   // entries themselves, so that a symlink planted there is not followed and its target not
   // overwritten.
-  for (const std::string& c : copies)
-    if (fs::symlink_status(c, ec).type() != fs::file_type::not_found) fs::remove(c, ec);
+  for (const std::string& c : copies) fs::remove(c, ec);  // a link itself, never its target
   bool created = false;  // set once a copy exists: only then is there ours to remove on failure
   try {
     h5::silence_errors();
@@ -303,14 +302,10 @@ std::unique_ptr<HistoryWriter> create_hdf5_writer(const std::string& path, const
     }
     point_link(path, copies[0]);  // replaces an existing file only now (--force)
     return std::make_unique<RunFileWriter>(path, std::move(writers), 0);
-  } catch (const DiskFull&) {
-    if (created)
-      for (const std::string& c : copies) fs::remove(c, ec);
-    throw;
   } catch (const std::exception& e) {
     if (created)
       for (const std::string& c : copies) fs::remove(c, ec);  // never leave a half-written file behind
-    if (disk_full(copies[0], e.what(), 0))
+    if (!dynamic_cast<const DiskFull*>(&e) && disk_full(copies[0], e.what(), 0))
       throw DiskFull(full_disk_message(copies[0], "nothing was saved yet: make room, then run the same command again"));
     throw;
   }

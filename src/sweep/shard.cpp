@@ -130,15 +130,18 @@ Sweep select_shard(const Sweep& sweep, ShardSpec spec, double* cost_share) {
   return part;
 }
 
-std::string sweep_hash(const std::string& sweep_text) {
-  std::uint64_t h = 14695981039346656037ull;
-  for (unsigned char ch : sweep_text) {
-    h ^= ch;
-    h *= 1099511628211ull;
-  }
+std::uint64_t fnv1a64(const void* data, std::size_t n, std::uint64_t h) {
+  const auto* b = static_cast<const unsigned char*>(data);
+  for (std::size_t k = 0; k < n; ++k) h = (h ^ b[k]) * 1099511628211ull;
+  return h;
+}
+
+std::string fnv1a64_hex(std::uint64_t h) {
   char buf[17];
   std::snprintf(buf, sizeof buf, "%016llx", static_cast<unsigned long long>(h));
   return buf;
 }
+
+std::string sweep_hash(const std::string& sweep_text) { return fnv1a64_hex(fnv1a64(sweep_text.data(), sweep_text.size())); }
 
 }  // namespace dalesim

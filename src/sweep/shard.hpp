@@ -2,6 +2,7 @@
 // cost-balanced subset of the replicas, and the sweep's identity that ties shard files together.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -38,10 +39,16 @@ std::vector<double> estimate_sweep_costs(const Sweep& sweep);
 std::vector<int> assign_shards(const std::vector<double>& cost, int n_shards);
 
 // The replicas of shard `shard`, in global id order, keeping their ids; every other field of the
-// sweep is kept. Throws ConfigError when the shard would be empty (more shards than replicas).
+// sweep is kept. Throws ConfigError for more shards than replicas.
 Sweep select_shard(const Sweep& sweep, ShardSpec shard, double* cost_share = nullptr);
 
 // FNV-1a (64 bit) of the sweep text as 16 hex digits: files of the same sweep carry the same hash.
 std::string sweep_hash(const std::string& sweep_text);
+
+// FNV-1a (64 bit), streaming: continue from `h` over n more bytes (the same function as
+// sweep_hash). fnv1a64_hex writes the 16 hex digits sweep_hash returns.
+constexpr std::uint64_t kFnv1a64Offset = 14695981039346656037ull;
+std::uint64_t fnv1a64(const void* data, std::size_t n, std::uint64_t h = kFnv1a64Offset);
+std::string fnv1a64_hex(std::uint64_t h);
 
 }  // namespace dalesim

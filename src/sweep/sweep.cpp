@@ -20,6 +20,7 @@
 
 #include "dalesim/task.hpp"
 #include "sweep/keys.hpp"
+#include "sweep/shard.hpp"
 #include "sweep/toml.hpp"
 
 namespace dalesim {
@@ -448,16 +449,14 @@ std::string data_files_identity(const Sweep& sweep) {
   std::string out;
   for (const std::string& p : files) {
     std::ifstream in(p, std::ios::binary);
-    std::uint64_t h = 14695981039346656037ull, n = 0;
+    std::uint64_t h = kFnv1a64Offset, n = 0;
     char buf[1 << 16];
     while (in.read(buf, sizeof buf) || in.gcount() > 0) {
-      const std::streamsize got = in.gcount();
-      for (std::streamsize k = 0; k < got; ++k) h = (h ^ static_cast<unsigned char>(buf[k])) * 1099511628211ull;
-      n += static_cast<std::uint64_t>(got);
+      const auto got = static_cast<std::size_t>(in.gcount());
+      h = fnv1a64(buf, got, h);
+      n += got;
     }
-    char hex[17];
-    std::snprintf(hex, sizeof hex, "%016llx", static_cast<unsigned long long>(h));
-    out += (out.empty() ? "" : "\n") + p + " size=" + std::to_string(n) + " fnv1a64=" + hex;
+    out += (out.empty() ? "" : "\n") + p + " size=" + std::to_string(n) + " fnv1a64=" + fnv1a64_hex(h);
   }
   return out;
 }

@@ -306,21 +306,14 @@ std::string run_block(const Launch& l, uint3 block, std::uint64_t linear) {
   int phase = 0;
   for (;;) {
     make_order(order, linear, phase);
-    bool ran = false;
     for (int i : order) {
       ThreadState& t = b.threads[i];
       if (t.state != State::ready) continue;
-      resume(b, t);
-      ran = true;
+      resume(b, t);  // runs until the thread waits or returns
       if (!b.error.empty()) break;
     }
     if (!b.error.empty()) break;
-    if (resolve_warps(b) || ran) {
-      // Threads released from a warp exchange (or still running) go on in this phase.
-      bool ready = false;
-      for (const ThreadState& t : b.threads) ready |= t.state == State::ready;
-      if (ready) continue;
-    }
+    if (resolve_warps(b)) continue;  // threads released from a warp exchange go on in this phase
     int n_done = 0, n_barrier = 0;
     for (const ThreadState& t : b.threads) {
       n_done += t.state == State::done;
