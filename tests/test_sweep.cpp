@@ -337,6 +337,8 @@ TEST(SweepErrors, NonAsciiOutsideStrings) {
   expect_error("name = \"\"\"\\\xc2\xa7\n\"\"\"\n", {"demo.toml:1:12;", "after a backslash"});
   expect_error("seed = 2a\"\xce\xa0\n", {"demo.toml:1:11;", "outside a string"});
   expect_error("seed = 4e.'\xce\xa0'\n", {"demo.toml:1:12;", "outside a string"});
+  // '=' inside a bare value does not end it for toml++, so the quote after it opens no string.
+  expect_error("e=2-dn\x01e='na\"\xce\xa0'\n", {"demo.toml:1:13;", "outside a string"});
   // A quoted part of a dotted key is a string: its key is unknown, the syntax fine.
   expect_error("model.\"n_\xc3\xbcnits\" = 8\n", {"unknown key"});
 }

@@ -70,8 +70,8 @@ Spot find_unsafe_non_ascii(const std::string& s) {
           in = c == '"' ? In::basic : In::literal;
         } else if (is_blank(c) || c == '\r') {
           token = false;
-        } else if (c == '=') {
-          token = false, in_value = true;
+        } else if (c == '=' && !(in_value && token)) {  // inside a bare value, '=' is one more character:
+          token = false, in_value = true;                // toml++ reads it to a terminator (space , ] } #)
         } else if ((c == '[' || c == '{') && !token) {
           brackets += c;
           if (c == '{') in_value = false;  // keys follow
