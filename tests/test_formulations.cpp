@@ -330,3 +330,31 @@ TEST(Formulations, BadValuesNameTheKeyAndTheRange) {
 
 }  // namespace
 }  // namespace dalesim
+
+namespace dalesim {
+namespace {
+
+// The Dale metrics of a constructed matrix against a hand count: E columns 0, 1, I columns 2, 3.
+// Column 0 obeys (+, +, 0, +), column 1 is mixed (+, -, +, +), column 2 is all wrong-signed
+// (+, +, +, +: not mixed, not obeying), column 3 obeys (-, 0, -, -).
+TEST(Formulations, DaleMetricsCountSignsAndColumns) {
+  ReplicaConfig c = test::tiny_config(Arch::free, 4, 2);
+  c.model.autapses = true;
+  c.train.precision = Precision::f64;
+  ReplicaModel m = test::model_of(c);
+  ASSERT_EQ(m.col_sign, (std::vector<float>{1, 1, -1, -1}));
+  const double w[16] = {0.5, 0.2, 0.1, -0.3,  //
+                        0.4, -0.1, 0.2, 0.0,  //
+                        0.0, 0.3, 0.3, -0.2,  //
+                        0.1, 0.6, 0.4, -0.5};
+  std::copy(w, w + 16, m.tensor(Tensor::W_free));
+  cpu::ReplicaTrainer<double> trainer(m);
+  const StepMetrics s = trainer.evaluate(test::batch_of(c, 0), 0);
+  // Nonzero: 14; matching: col 0: 3, col 1: 3, col 2: 0, col 3: 3 -> 9.
+  EXPECT_DOUBLE_EQ(s.dale_sign_match, 9.0 / 14);
+  EXPECT_DOUBLE_EQ(s.dale_columns, 2.0 / 4);
+  EXPECT_DOUBLE_EQ(s.dale_violation, 1.0 / 4);
+}
+
+}  // namespace
+}  // namespace dalesim

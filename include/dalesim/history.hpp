@@ -22,6 +22,10 @@ struct StepMetrics {
   double grad_norm = 0;  // before clipping
   double mean_rate = 0;  // mean phi(v) over batch, time, units
   double dale_violation = 0;  // fraction of columns of the effective W_rec with mixed signs
+  // How far the effective W_rec is from Dale's law, meaningful for `mix` and `free` too: the
+  // fraction of its nonzero weights whose sign is their presynaptic type's, and the fraction of
+  // columns whose nonzero weights all have it (a column of zeros obeys).
+  double dale_sign_match = 0, dale_columns = 0;
   double alpha_e = 0, alpha_i = 0;  // mean alpha over excitatory / inhibitory columns (NaN: none)
   // The costs in the loss (train.l1_in, ...), each coefficient x its mean; `loss` is the task loss.
   double cost_l1_in = 0, cost_l2_in = 0, cost_l1_rec = 0, cost_l2_rec = 0, cost_l1_out = 0, cost_l2_out = 0;
@@ -63,6 +67,7 @@ inline constexpr StepMetricField kStepMetricFields[] = {
     {"loss", &StepMetrics::loss},           {"accuracy", &StepMetrics::accuracy},
     {"alpha", &StepMetrics::alpha},         {"grad_norm", &StepMetrics::grad_norm},
     {"mean_rate", &StepMetrics::mean_rate}, {"dale_violation", &StepMetrics::dale_violation},
+    {"dale_sign_match", &StepMetrics::dale_sign_match}, {"dale_columns", &StepMetrics::dale_columns},
     {"alpha_e", &StepMetrics::alpha_e},     {"alpha_i", &StepMetrics::alpha_i},
     {"cost_l1_in", &StepMetrics::cost_l1_in},   {"cost_l2_in", &StepMetrics::cost_l2_in},
     {"cost_l1_rec", &StepMetrics::cost_l1_rec}, {"cost_l2_rec", &StepMetrics::cost_l2_rec},

@@ -427,6 +427,33 @@ double ReplicaTrainer<Real>::dale_violation() const {
   return N ? double(mixed) / N : 0.0;
 }
 
+template <class Real>
+void ReplicaTrainer<Real>::fill_dale_metrics(StepMetrics& m) const {
+  const int N = layout_.N;
+  int mixed = 0, obeying = 0;
+  long long nonzero = 0, matching = 0;
+  for (int j = 0; j < N; ++j) {
+    bool pos = false, neg = false;
+    int wrong = 0;
+    for (int i = 0; i < N; ++i) {
+      const Real w = w_eff_[static_cast<size_t>(i) * N + j];
+      pos |= w > 0;
+      neg |= w < 0;
+      if (w != 0) {
+        ++nonzero;
+        const bool match = (w > 0) == (model_.col_sign[j] > 0);
+        matching += match;
+        wrong += !match;
+      }
+    }
+    mixed += pos && neg;
+    obeying += wrong == 0;
+  }
+  m.dale_violation = N ? double(mixed) / N : 0.0;
+  m.dale_columns = N ? double(obeying) / N : 0.0;
+  m.dale_sign_match = nonzero ? double(matching) / double(nonzero) : std::numeric_limits<double>::quiet_NaN();
+}
+
 // The DANN paper's Fisher-motivated correction of the inhibitory gradients, applied to the update
 // only (before clipping), never to grad() as returned by loss_and_grad.
 template <class Real>
@@ -500,7 +527,7 @@ StepMetrics ReplicaTrainer<Real>::train_step(const Batch& batch, std::int64_t it
   const double nan = std::numeric_limits<double>::quiet_NaN();
   fill_alpha_metrics(m);
   if (diverged()) {
-    m.loss = m.accuracy = m.grad_norm = m.mean_rate = m.dale_violation = nan;
+    m.loss = m.accuracy = m.grad_norm = m.mean_rate = m.dale_violation = m.dale_sign_match = m.dale_columns = nan;
     for (const CostField& c : kCostFields) m.*c.metric = nan;
     return m;
   }
@@ -514,7 +541,7 @@ StepMetrics ReplicaTrainer<Real>::train_step(const Batch& batch, std::int64_t it
   m.mean_rate = pass.mean_rate;
   m.grad_norm = norm;
   for (const CostField& c : kCostFields) m.*c.metric = pass.cost[static_cast<int>(c.cost)];
-  m.dale_violation = dale_violation();
+  fill_dale_metrics(m);
   if (!std::isfinite(pass.total()) || !std::isfinite(norm)) {
     diverged_step_ = iteration;  // frozen from here on; the others go on
     return m;
@@ -536,7 +563,7 @@ StepMetrics ReplicaTrainer<Real>::evaluate(const Batch& batch, std::int64_t iter
   fill_alpha_metrics(m);
   m.grad_norm = nan;
   if (diverged()) {
-    m.loss = m.accuracy = m.mean_rate = m.dale_violation = nan;
+    m.loss = m.accuracy = m.mean_rate = m.dale_violation = m.dale_sign_match = m.dale_columns = nan;
     for (const CostField& c : kCostFields) m.*c.metric = nan;
     return m;
   }
@@ -545,7 +572,7 @@ StepMetrics ReplicaTrainer<Real>::evaluate(const Batch& batch, std::int64_t iter
   m.loss = pass.loss;
   m.accuracy = pass.accuracy;
   m.mean_rate = pass.mean_rate;
-  m.dale_violation = dale_violation();
+  fill_dale_metrics(m);
   return m;
 }
 

@@ -57,6 +57,8 @@ class ReplicaTrainer {
   const std::vector<Real>& alpha_units() const { return alpha_col_; }
   // Fraction of columns of the effective W_rec holding both signs.
   double dale_violation() const;
+  // dale_violation, dale_sign_match and dale_columns of the effective W_rec into `m`.
+  void fill_dale_metrics(StepMetrics& m) const;
 
  private:
   void build_effective();

@@ -55,6 +55,12 @@ const HistoryField kHistoryFields[] = {
     {"mean_rate", &StepMetrics::mean_rate, "mean of phi(v) over batch, time and units", ""},
     {"dale_violation", &StepMetrics::dale_violation, "fraction of columns of the effective W_rec with mixed signs",
      "fraction"},
+    {"dale_sign_match", &StepMetrics::dale_sign_match,
+     "fraction of the nonzero weights of the effective W_rec whose sign is their presynaptic type's (E +, I -)",
+     "fraction"},
+    {"dale_columns", &StepMetrics::dale_columns,
+     "fraction of columns of the effective W_rec whose nonzero weights all have their presynaptic type's sign",
+     "fraction"},
     {"alpha_e", &StepMetrics::alpha_e, "mean alpha over the excitatory columns (NaN for archs without alpha)", ""},
     {"alpha_i", &StepMetrics::alpha_i, "mean alpha over the inhibitory columns (NaN for archs without alpha)", ""},
     {"cost_l1_in", &StepMetrics::cost_l1_in, "train.l1_in x mean |W_in| of the effective input weights", ""},
@@ -249,7 +255,7 @@ Hdf5Writer::Hdf5Writer(const std::string& path, const Sweep& sweep, const std::v
     file_.set_attribute("sweep_n_replicas", info.sweep_n_replicas);
   }
   file_.set_attribute("resolved_config", sweep.resolved_text);
-  file_.set_attribute("alpha_parameterisation", "sigmoid");
+  file_.set_attribute("alpha_parameterisation", "per replica: /replicas/alpha_form (sigmoid or clamp)");
   file_.set_attribute("status", "running");
   file_.set_attribute("created", utc_now_iso8601());
   file_.set_attribute("runs", run_log_line("start", info));
