@@ -320,3 +320,48 @@ TEST(Diagnostics, LogWeightHistogramsByType) {
 }
 }  // namespace
 }  // namespace dalesim
+
+#include "diagnostics/activity.hpp"
+
+namespace dalesim {
+namespace {
+
+// Closed forms on constructed activity, T = 4 steps, B = 1 trial.
+TEST(Activity, CorrelationsSparsenessAndBalanceOfConstructedRates) {
+  {
+    // E units 0..2: t, 2t + 1, 5 - t (pairs +1, -1, -1: mean -1/3); I units 3, 4: one constant
+    // (no pair defined: NaN).
+    const int T = 4, N = 5;
+    std::vector<double> r(T * N);
+    for (int t = 0; t < T; ++t) {
+      const double row[N] = {double(t), 2.0 * t + 1, 5.0 - t, std::sin(t + 0.3), 0.7};
+      for (int i = 0; i < N; ++i) r[t * N + i] = row[i];
+    }
+    const std::vector<float> sign{1, 1, 1, -1, -1};
+    const ActivityStats s = activity_stats(r, T, 1, N, sign, std::vector<double>(N * N, 0.0));
+    EXPECT_NEAR(s.corr_e, -1.0 / 3, 1e-12);
+    EXPECT_TRUE(std::isnan(s.corr_i));
+  }
+  {
+    // Sparseness (mean r)^2 / mean r^2 per step: (1,0,0,0) -> 1/4, (1,1,1,1) -> 1,
+    // (2,0,2,0) -> 1/2, silent -> skipped: mean (1/4 + 1 + 1/2) / 3.
+    const int T = 4, N = 4;
+    const std::vector<double> r = {1, 0, 0, 0, 1, 1, 1, 1, 2, 0, 2, 0, 0, 0, 0, 0};
+    const ActivityStats s = activity_stats(r, T, 1, N, {1, 1, -1, -1}, std::vector<double>(N * N, 0.0));
+    EXPECT_NEAR(s.sparseness, (0.25 + 1 + 0.5) / 3, 1e-12);
+  }
+  {
+    // One E unit (0) and one I unit (1) with rates t and 3t + 1. Unit 0 gets E current 1 * t and I
+    // current 1 * (3t + 1): correlation 1; unit 1 gets E current -2 t (a non-Dale weight) and I
+    // current 0.5 (3t + 1): correlation -1. Balance: (1 - 1) / 2; with unit 1's E weight +2, 1.
+    const int T = 4, N = 2;
+    std::vector<double> r(T * N);
+    for (int t = 0; t < T; ++t) r[t * N] = t, r[t * N + 1] = 3.0 * t + 1;
+    const std::vector<float> sign{1, -1};
+    EXPECT_NEAR(activity_stats(r, T, 1, N, sign, {1, -1, -2, -0.5}).ei_balance, 0.0, 1e-12);
+    EXPECT_NEAR(activity_stats(r, T, 1, N, sign, {1, -1, 2, -0.5}).ei_balance, 1.0, 1e-12);
+  }
+}
+
+}  // namespace
+}  // namespace dalesim

@@ -358,3 +358,34 @@ TEST(Formulations, DaleMetricsCountSignsAndColumns) {
 
 }  // namespace
 }  // namespace dalesim
+
+namespace dalesim {
+namespace {
+
+// The mechanism's signals in the step metrics are the gradient's own: alpha's gradient summed over
+// units, and the norms of the two parts' gradients (a fresh trainer's pass gives the reference).
+TEST(Formulations, MechanismMetricsAreTheGradientsOwn) {
+  for (AlphaPer per : {AlphaPer::network, AlphaPer::neuron}) {
+    ReplicaConfig c = test::tiny_config(Arch::mix, 8, 13);
+    c.model.alpha_per = per;
+    c.train.precision = Precision::f64;
+    const ReplicaModel m = test::model_of(c);
+    const Batch batch = test::batch_of(c, 4);
+    cpu::ReplicaTrainer<double> reference(m), trained(m);
+    reference.loss_and_grad(batch, 4, true);
+    const StepMetrics s = trained.train_step(batch, 4);
+    double a = 0, dale = 0, free = 0;
+    const std::vector<double>& g = reference.grad();
+    for (size_t k = 0; k < m.layout[Tensor::a].size(); ++k) a += g[m.layout[Tensor::a].offset + k];
+    for (size_t k = 0; k < m.layout[Tensor::W_dale].size(); ++k) dale += std::pow(g[m.layout[Tensor::W_dale].offset + k], 2);
+    for (size_t k = 0; k < m.layout[Tensor::W_free].size(); ++k) free += std::pow(g[m.layout[Tensor::W_free].offset + k], 2);
+    EXPECT_DOUBLE_EQ(s.alpha_grad, a);
+    EXPECT_NEAR(s.grad_norm_dale, std::sqrt(dale), 1e-12 * std::sqrt(dale));
+    EXPECT_NEAR(s.grad_norm_free, std::sqrt(free), 1e-12 * std::sqrt(free));
+    EXPECT_GT(dale, 0);
+    EXPECT_NE(a, 0);
+  }
+}
+
+}  // namespace
+}  // namespace dalesim

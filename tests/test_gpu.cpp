@@ -182,6 +182,13 @@ TEST_P(GpuAgreement, MatchesCpuReference) {
       EXPECT_NEAR(a.dale_columns, b.dale_columns, 1.0 / 24 + 1e-12) << "step " << s << " replica " << r;
       if (std::isnan(a.accuracy)) EXPECT_TRUE(std::isnan(b.accuracy));
       else EXPECT_NEAR(a.accuracy, b.accuracy, 1.0 / 8) << "one decision may flip on a near-tie";
+      for (double StepMetrics::*m : {&StepMetrics::grad_norm_dale, &StepMetrics::grad_norm_free}) {
+        if (std::isnan(a.*m)) EXPECT_TRUE(std::isnan(b.*m)) << "step " << s << " replica " << r;
+        else EXPECT_NEAR(a.*m, b.*m, c.tol * (a.*m) + 1e-7) << "step " << s << " replica " << r;
+      }
+      // alpha's gradient is a sum of terms of both signs: held to the gradient norm's scale.
+      if (std::isnan(a.alpha_grad)) EXPECT_TRUE(std::isnan(b.alpha_grad));
+      else EXPECT_NEAR(a.alpha_grad, b.alpha_grad, c.tol * a.grad_norm + 1e-7) << "step " << s << " replica " << r;
       for (double StepMetrics::*m : {&StepMetrics::alpha, &StepMetrics::alpha_e, &StepMetrics::alpha_i}) {
         if (std::isnan(a.*m)) EXPECT_TRUE(std::isnan(b.*m)) << "step " << s << " replica " << r;
         else EXPECT_NEAR(a.*m, b.*m, 1e-5) << "step " << s << " replica " << r;

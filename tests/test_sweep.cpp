@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <cstdio>
+#include <filesystem>
 #include <fstream>
 #include <initializer_list>
 #include <sstream>
@@ -476,6 +477,27 @@ T = 5
     EXPECT_NE(std::string(e.what()).find("positions"), std::string::npos) << e.what();
   }
   EXPECT_THROW(parse_sweep("[task.adding]\nT = 1\n", "t"), ConfigError);  // out of range, checked per replica
+}
+}  // namespace
+}  // namespace dalesim
+
+namespace dalesim {
+namespace {
+// Every sweep file shipped in data/sweeps (examples, reproductions, studies) parses and expands.
+TEST(SweepFiles, EveryShippedSweepParses) {
+  namespace fs = std::filesystem;
+  int n = 0;
+  for (const auto& e : fs::recursive_directory_iterator(dalesim::test::source_dir() + "/data/sweeps")) {
+    if (e.path().extension() != ".toml") continue;
+    ++n;
+    try {
+      const Sweep s = load_sweep_file(e.path().string());
+      EXPECT_GT(s.replicas.size(), 0u) << e.path();
+    } catch (const std::exception& ex) {
+      ADD_FAILURE() << e.path() << ": " << ex.what();
+    }
+  }
+  EXPECT_GE(n, 5);
 }
 }  // namespace
 }  // namespace dalesim

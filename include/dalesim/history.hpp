@@ -26,6 +26,10 @@ struct StepMetrics {
   // fraction of its nonzero weights whose sign is their presynaptic type's, and the fraction of
   // columns whose nonzero weights all have it (a column of zeros obeys).
   double dale_sign_match = 0, dale_columns = 0;
+  // What decides alpha early: the gradient of alpha's parameter(s) (summed over units; negative:
+  // gradient descent raises alpha), and the norms of the Dale part's (W_dale, W_ei, W_ie) and the
+  // free part's gradients, before clipping (NaN where the arch has no such part).
+  double alpha_grad = 0, grad_norm_dale = 0, grad_norm_free = 0;
   double alpha_e = 0, alpha_i = 0;  // mean alpha over excitatory / inhibitory columns (NaN: none)
   // The costs in the loss (train.l1_in, ...), each coefficient x its mean; `loss` is the task loss.
   double cost_l1_in = 0, cost_l2_in = 0, cost_l1_rec = 0, cost_l2_rec = 0, cost_l1_out = 0, cost_l2_out = 0;
@@ -69,6 +73,8 @@ inline constexpr StepMetricField kStepMetricFields[] = {
     {"mean_rate", &StepMetrics::mean_rate}, {"dale_violation", &StepMetrics::dale_violation},
     {"dale_sign_match", &StepMetrics::dale_sign_match}, {"dale_columns", &StepMetrics::dale_columns},
     {"alpha_e", &StepMetrics::alpha_e},     {"alpha_i", &StepMetrics::alpha_i},
+    {"alpha_grad", &StepMetrics::alpha_grad}, {"grad_norm_dale", &StepMetrics::grad_norm_dale},
+    {"grad_norm_free", &StepMetrics::grad_norm_free},
     {"cost_l1_in", &StepMetrics::cost_l1_in},   {"cost_l2_in", &StepMetrics::cost_l2_in},
     {"cost_l1_rec", &StepMetrics::cost_l1_rec}, {"cost_l2_rec", &StepMetrics::cost_l2_rec},
     {"cost_l1_out", &StepMetrics::cost_l1_out}, {"cost_l2_out", &StepMetrics::cost_l2_out},
@@ -127,6 +133,12 @@ struct Diagnostics {
   double geometry_p3 = std::numeric_limits<double>::quiet_NaN();
   double geometry_negentropy = std::numeric_limits<double>::quiet_NaN();
   double density = 1;  // fraction of the N x N recurrent connections present (falls with pruning)
+  // Activity on the fixed probe batch (diagnostics/activity.hpp): mean pairwise correlation of E
+  // and of I units, Treves-Rolls population sparseness, E/I balance of the input currents.
+  double act_corr_e = std::numeric_limits<double>::quiet_NaN();
+  double act_corr_i = std::numeric_limits<double>::quiet_NaN();
+  double act_sparseness = std::numeric_limits<double>::quiet_NaN();
+  double act_ei_balance = std::numeric_limits<double>::quiet_NaN();
 };
 
 // Run-level facts written as root attributes.

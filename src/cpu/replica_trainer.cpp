@@ -528,6 +528,7 @@ StepMetrics ReplicaTrainer<Real>::train_step(const Batch& batch, std::int64_t it
   fill_alpha_metrics(m);
   if (diverged()) {
     m.loss = m.accuracy = m.grad_norm = m.mean_rate = m.dale_violation = m.dale_sign_match = m.dale_columns = nan;
+    m.alpha_grad = m.grad_norm_dale = m.grad_norm_free = nan;
     for (const CostField& c : kCostFields) m.*c.metric = nan;
     return m;
   }
@@ -536,6 +537,19 @@ StepMetrics ReplicaTrainer<Real>::train_step(const Batch& batch, std::int64_t it
   double sq = 0;
   for (Real g : grad_) sq += double(g) * g;
   const double norm = std::sqrt(sq);
+  // The mechanism's signals: alpha's gradient and the two parts' gradient norms.
+  auto tensor_sq = [&](Tensor t) {
+    double q = 0;
+    for (size_t k = 0; k < layout_[t].size(); ++k) q += double(grad_[layout_[t].offset + k]) * grad_[layout_[t].offset + k];
+    return q;
+  };
+  m.alpha_grad = m.grad_norm_dale = m.grad_norm_free = nan;
+  if (layout_.has(Tensor::a)) {
+    m.alpha_grad = 0;
+    for (size_t k = 0; k < layout_[Tensor::a].size(); ++k) m.alpha_grad += grad_[layout_[Tensor::a].offset + k];
+  }
+  if (layout_.has(Tensor::W_dale)) m.grad_norm_dale = std::sqrt(tensor_sq(Tensor::W_dale) + tensor_sq(Tensor::W_ei) + tensor_sq(Tensor::W_ie));
+  if (layout_.has(Tensor::W_free)) m.grad_norm_free = std::sqrt(tensor_sq(Tensor::W_free));
   m.loss = pass.loss;
   m.accuracy = pass.accuracy;
   m.mean_rate = pass.mean_rate;
@@ -561,7 +575,7 @@ StepMetrics ReplicaTrainer<Real>::evaluate(const Batch& batch, std::int64_t iter
   StepMetrics m;
   const double nan = std::numeric_limits<double>::quiet_NaN();
   fill_alpha_metrics(m);
-  m.grad_norm = nan;
+  m.grad_norm = m.alpha_grad = m.grad_norm_dale = m.grad_norm_free = nan;
   if (diverged()) {
     m.loss = m.accuracy = m.mean_rate = m.dale_violation = m.dale_sign_match = m.dale_columns = nan;
     for (const CostField& c : kCostFields) m.*c.metric = nan;

@@ -10,7 +10,7 @@ namespace dalesim::cuda {
 constexpr int kCostMetrics = 9;  // kCostCount of dalesim/history.hpp (checked in cuda_backend.cu)
 enum MetricIndex {
   kLoss = 0, kAccuracy, kAlpha, kGradNorm, kMeanRate, kDaleViolation, kDaleSignMatch, kDaleColumns, kAlphaE, kAlphaI,
-  kCost0,
+  kAlphaGrad, kGradNormDale, kGradNormFree, kCost0,
   kMetricCount = kCost0 + kCostMetrics
 };
 

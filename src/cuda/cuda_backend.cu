@@ -447,6 +447,9 @@ void Bucket::fetch_metrics(std::vector<StepMetrics>& out) {
     s.dale_violation = m[cuda::kDaleViolation];
     s.dale_sign_match = m[cuda::kDaleSignMatch];
     s.dale_columns = m[cuda::kDaleColumns];
+    s.alpha_grad = m[cuda::kAlphaGrad];
+    s.grad_norm_dale = m[cuda::kGradNormDale];
+    s.grad_norm_free = m[cuda::kGradNormFree];
     s.alpha_e = m[cuda::kAlphaE];
     s.alpha_i = m[cuda::kAlphaI];
     for (const CostField& c : kCostFields) s.*c.metric = m[cuda::kCost0 + static_cast<int>(c.cost)];

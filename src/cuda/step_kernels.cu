@@ -422,18 +422,37 @@ __global__ void norm_and_clip_kernel_v1(BucketView v) {
   __shared__ BlockReduce::TempStorage shared;
   const int r = blockIdx.x;
   float* grad = v.grad + static_cast<long long>(r) * v.P;
-  double sq = 0;
+  double sq = 0, sq_dale = 0, sq_free = 0;
+  const long long nn = static_cast<long long>(v.N) * v.N;
   for (long long k = threadIdx.x; k < v.P; k += kThreads) {
     float g = grad[k];
     if (v.dann) {
       const float by = fisher_divisor(v, k);
       if (by != 0.f) grad[k] = g = g / by;
     }
-    sq += static_cast<double>(g) * g;
+    const double g2 = static_cast<double>(g) * g;
+    sq += g2;
+    // The two parts, as the CPU's train_step: W_dale (+ W_ei, W_ie) and W_free.
+    if ((v.off_wd >= 0 && k >= v.off_wd && k < v.off_wd + nn) ||
+        (v.off_wei >= 0 && k >= v.off_wei && k < v.off_wei + static_cast<long long>(v.N) * v.n_i) ||
+        (v.off_wie >= 0 && k >= v.off_wie && k < v.off_wie + static_cast<long long>(v.n_i) * v.N))
+      sq_dale += g2;
+    if (v.off_wf >= 0 && k >= v.off_wf && k < v.off_wf + nn) sq_free += g2;
   }
   sq = block_sum(sq, shared);
+  sq_dale = block_sum(sq_dale, shared);
+  sq_free = block_sum(sq_free, shared);
   if (threadIdx.x != 0) return;
   double* m = v.metrics + static_cast<long long>(r) * kMetricCount;
+  m[kAlphaGrad] = m[kGradNormDale] = m[kGradNormFree] = NAN;
+  if (!frozen(v, r, false)) {
+    if (v.off_a >= 0) {
+      m[kAlphaGrad] = 0;
+      for (int j = 0; j < v.n_alpha; ++j) m[kAlphaGrad] += grad[v.off_a + j];
+    }
+    if (v.off_wd >= 0) m[kGradNormDale] = sqrt(sq_dale);
+    if (v.off_wf >= 0) m[kGradNormFree] = sqrt(sq_free);
+  }
   if (frozen(v, r, false)) {
     v.clip_scale[r] = 0.f;
     return;

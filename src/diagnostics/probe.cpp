@@ -16,6 +16,8 @@ ProbeActivity probe_activity(const ReplicaModel& model, const Batch& probe) {
   out.B = probe.B;
   out.N = model.layout.N;
   const std::size_t BN = static_cast<std::size_t>(out.B) * out.N;
+  const std::vector<double> rates(r.begin(), r.end());
+  out.stats = activity_stats(rates, out.T, out.B, out.N, model.col_sign, model.effective_w_rec());
   out.active.resize(r.size());
   for (std::size_t k = 0; k < r.size(); ++k) out.active[k] = r[k] > 0;
   const double* h = r.data() + (out.T - 1) * BN;  // last step, [B, N]

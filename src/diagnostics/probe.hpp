@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "dalesim/model.hpp"
+#include "diagnostics/activity.hpp"
 #include "dalesim/task.hpp"
 
 namespace dalesim {
@@ -17,6 +18,7 @@ struct ProbeActivity {
   std::vector<double> kernel;  // [B, B] H H^T of the last step's rates H [B, N]
   std::vector<bool> active;    // [T, B, N] rate > 0
   int T = 0, B = 0, N = 0;
+  ActivityStats stats{};       // correlations, sparseness, E/I balance of the probe's rates
 };
 
 ProbeActivity probe_activity(const ReplicaModel& model, const Batch& probe);

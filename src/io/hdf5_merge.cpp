@@ -23,6 +23,10 @@ namespace {
 const std::pair<const char*, double Diagnostics::*> kCheckpointMembers[] = {
     {"spectral_radius", &Diagnostics::spectral_radius},
     {"density", &Diagnostics::density},
+    {"act_corr_e", &Diagnostics::act_corr_e},
+    {"act_corr_i", &Diagnostics::act_corr_i},
+    {"act_sparseness", &Diagnostics::act_sparseness},
+    {"act_ei_balance", &Diagnostics::act_ei_balance},
     {"svd_entropy", &Diagnostics::svd_entropy},
     {"effective_rank", &Diagnostics::effective_rank},
     {"rel_weight_change", &Diagnostics::rel_weight_change},

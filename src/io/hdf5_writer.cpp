@@ -61,6 +61,13 @@ const HistoryField kHistoryFields[] = {
     {"dale_columns", &StepMetrics::dale_columns,
      "fraction of columns of the effective W_rec whose nonzero weights all have their presynaptic type's sign",
      "fraction"},
+    {"alpha_grad", &StepMetrics::alpha_grad,
+     "gradient of the loss with respect to alpha's parameter a, summed over units (negative: gradient descent raises "
+     "alpha; NaN for archs without alpha)",
+     ""},
+    {"grad_norm_dale", &StepMetrics::grad_norm_dale,
+     "norm of the Dale part's gradient (W_dale, and W_ei, W_ie of a DANN part) before clipping (NaN without one)", ""},
+    {"grad_norm_free", &StepMetrics::grad_norm_free, "norm of W_free's gradient before clipping (NaN without it)", ""},
     {"alpha_e", &StepMetrics::alpha_e, "mean alpha over the excitatory columns (NaN for archs without alpha)", ""},
     {"alpha_i", &StepMetrics::alpha_i, "mean alpha over the inhibitory columns (NaN for archs without alpha)", ""},
     {"cost_l1_in", &StepMetrics::cost_l1_in, "train.l1_in x mean |W_in| of the effective input weights", ""},
@@ -81,6 +88,16 @@ struct CheckpointField { const char* name; double Diagnostics::*member; const ch
 const CheckpointField kCheckpointFields[] = {
     {"spectral_radius", &Diagnostics::spectral_radius, "largest |eigenvalue| of the effective W_rec"},
     {"density", &Diagnostics::density, "fraction of the N x N recurrent connections present (falls with pruning)"},
+    {"act_corr_e", &Diagnostics::act_corr_e,
+     "mean Pearson correlation over pairs of excitatory units of their rates on the probe batch (over time and trials)"},
+    {"act_corr_i", &Diagnostics::act_corr_i,
+     "mean Pearson correlation over pairs of inhibitory units of their rates on the probe batch"},
+    {"act_sparseness", &Diagnostics::act_sparseness,
+     "Treves-Rolls population activity ratio (mean r)^2 / mean r^2 over units, averaged over (t, trial) of the probe "
+     "batch: 1 all equal, 1/N one unit active"},
+    {"act_ei_balance", &Diagnostics::act_ei_balance,
+     "E/I balance: per unit and trial, the correlation over time of its excitatory and inhibitory input currents "
+     "(by presynaptic type), averaged"},
     {"svd_entropy", &Diagnostics::svd_entropy, "normalised SVD entropy -sum p log p / log N, p = s / sum s"},
     {"effective_rank", &Diagnostics::effective_rank, "exp(-sum p log p), p = s / sum s"},
     {"rel_weight_change", &Diagnostics::rel_weight_change, "||W_t - W_0||_F / ||W_0||_F of the effective W_rec"},

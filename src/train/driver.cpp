@@ -229,7 +229,12 @@ RunResult run_sweep(const Sweep& sweep, const RunOptions& options, std::ostream&
       }
       d = compute_diagnostics(weights[r], w0[r], sweep.replicas[r].model.n_exc());
       d.density = recurrent_density(models[r]);
-      const ProbeComparison c = compare_probes(probe0[r], probe_activity(models[r], probes[plan.stream_of[r]]));
+      const ProbeActivity now = probe_activity(models[r], probes[plan.stream_of[r]]);
+      const ProbeComparison c = compare_probes(probe0[r], now);
+      d.act_corr_e = now.stats.corr_e;
+      d.act_corr_i = now.stats.corr_i;
+      d.act_sparseness = now.stats.sparseness;
+      d.act_ei_balance = now.stats.ei_balance;
       d.rep_alignment = c.rep_alignment;
       d.sign_similarity = c.sign_similarity;
       d.units_unchanged = c.units_unchanged;
