@@ -106,6 +106,87 @@ void evaluate_heldout(Backend& backend, const TaskPlan& plan, int n_threads, std
   }
 }
 
+// The copy of `batch` whose accuracy counts only the trials of condition `c`, in the per-step form
+// (a final-step label moves to acc_label at acc_step); loss and inputs are unchanged.
+void keep_accuracy_of_condition(const Batch& batch, int c, Batch& out) {
+  out = batch;
+  const std::size_t B = static_cast<std::size_t>(batch.B);
+  if (batch.acc_step >= 0) {
+    out.acc_label.assign(static_cast<std::size_t>(batch.T) * B, -1);
+    for (std::size_t b = 0; b < B; ++b) out.acc_label[batch.acc_step * B + b] = batch.label[b];
+    out.acc_step = -1;
+  }
+  for (std::size_t k = 0; k < out.acc_label.size(); ++k)
+    if (batch.condition[k % B] != c) out.acc_label[k] = -1;
+}
+
+}  // namespace
+
+EvalPlan plan_evaluation(const std::vector<const Task*>& tasks, const std::vector<int>& batch_size) {
+  EvalPlan plan;
+  plan.n_batches.resize(tasks.size());
+  plan.n_conditions.resize(tasks.size());
+  for (std::size_t s = 0; s < tasks.size(); ++s) {
+    plan.n_batches[s] = (kEvalTrials + batch_size[s] - 1) / batch_size[s];
+    plan.n_conditions[s] = static_cast<int>(tasks[s]->condition_names().size());
+  }
+  return plan;
+}
+
+void evaluate_fixed_set(Backend& backend, const std::vector<const Task*>& tasks, const std::vector<int>& batch_size,
+                        const std::vector<std::uint64_t>& data_seed, const std::vector<int>& stream_of,
+                        int n_threads, std::vector<Diagnostics>& diag) {
+  const int R = static_cast<int>(stream_of.size()), S = static_cast<int>(tasks.size());
+  const EvalPlan plan = plan_evaluation(tasks, batch_size);
+  const int K = *std::max_element(plan.n_batches.begin(), plan.n_batches.end());
+  const int C = *std::max_element(plan.n_conditions.begin(), plan.n_conditions.end());
+  std::vector<Batch> batches(S), subset(S);
+  std::vector<const Batch*> batch_of(R);
+  std::vector<double> loss_sum(R, 0), loss_w(R, 0), acc_sum(R, 0), acc_n(R, 0);
+  std::vector<double> cond_sum(static_cast<std::size_t>(R) * C, 0), cond_n(static_cast<std::size_t>(R) * C, 0);
+  std::vector<StepMetrics> metrics;
+  for (int k = 0; k < K; ++k) {
+    // A stream with fewer batches evaluates its last one again; its result is not counted.
+    parallel_for(S, n_threads, [&](int s) {
+      if (k < plan.n_batches[s]) tasks[s]->generate(eval_data_seed(data_seed[s]), k, batch_size[s], batches[s]);
+    });
+    for (int r = 0; r < R; ++r) batch_of[r] = &batches[stream_of[r]];
+    backend.evaluate(kEvalIteration - k, batch_of, metrics);
+    for (int r = 0; r < R; ++r) {
+      const int s = stream_of[r];
+      if (k >= plan.n_batches[s]) continue;
+      const double w = batches[s].loss_weight(), a = batches[s].n_accuracy_points();
+      if (w > 0) loss_sum[r] += metrics[r].loss * w, loss_w[r] += w;  // NaN (diverged) stays NaN
+      if (a > 0) acc_sum[r] += metrics[r].accuracy * a, acc_n[r] += a;
+    }
+    // Per condition: the same forward pass with the accuracy of one condition's trials only.
+    for (int c = 0; c < C; ++c) {
+      parallel_for(S, n_threads, [&](int s) {
+        if (k < plan.n_batches[s] && c < plan.n_conditions[s]) keep_accuracy_of_condition(batches[s], c, subset[s]);
+        else subset[s] = batches[s];
+      });
+      for (int r = 0; r < R; ++r) batch_of[r] = &subset[stream_of[r]];
+      backend.evaluate(kEvalIteration - k, batch_of, metrics);
+      for (int r = 0; r < R; ++r) {
+        const int s = stream_of[r];
+        if (k >= plan.n_batches[s] || c >= plan.n_conditions[s]) continue;
+        const double a = subset[s].n_accuracy_points();
+        if (a > 0) cond_sum[r * C + c] += metrics[r].accuracy * a, cond_n[r * C + c] += a;
+      }
+    }
+  }
+  const double nan = std::nan("");
+  for (int r = 0; r < R; ++r) {
+    diag[r].eval_loss = loss_w[r] > 0 ? loss_sum[r] / loss_w[r] : nan;
+    diag[r].eval_accuracy = acc_n[r] > 0 ? acc_sum[r] / acc_n[r] : nan;
+    diag[r].eval_accuracy_by_condition.assign(plan.n_conditions[stream_of[r]], nan);
+    for (int c = 0; c < plan.n_conditions[stream_of[r]]; ++c)
+      if (cond_n[r * C + c] > 0) diag[r].eval_accuracy_by_condition[c] = cond_sum[r * C + c] / cond_n[r * C + c];
+  }
+}
+
+namespace {
+
 template <class Get>
 void require_uniform(const Sweep& sweep, const char* key, Get get) {
   const auto first = get(sweep.replicas.front());
@@ -159,15 +240,16 @@ RunResult run_sweep(const Sweep& sweep, const RunOptions& options, std::ostream&
   BackendOptions bopt;
   bopt.n_threads = options.n_threads;
   RunResult result;
-  std::unique_ptr<Backend> backend = make_backend(options.backend, bopt, &result.backend_line);
+  std::unique_ptr<Backend> backend = make_backend(options.backend, bopt, &result.backend_line, &result.backend_detail);
   const int n_threads = options.n_threads > 0 ? options.n_threads : static_cast<int>(std::thread::hardware_concurrency());
 
   std::vector<ReplicaRow> rows(R);
   std::vector<ReplicaModel> models(R);
   parallel_for(R, n_threads, [&](int r) {
     const Task& task = *plan.tasks[plan.stream_of[r]];
-    rows[r] = ReplicaRow{&sweep.replicas[r], task.n_inputs(), task.n_outputs(), task.n_steps(), task.baseline_loss(),
-                         task.chance_accuracy()};
+    rows[r] = ReplicaRow{&sweep.replicas[r], task.n_inputs(),       task.n_outputs(),
+                         task.n_steps(),      task.baseline_loss(), task.chance_accuracy(),
+                         task.condition_names()};
     models[r] = init_replica(sweep.replicas[r], task.n_inputs(), task.n_outputs());
   });
   // The references of the diagnostics, from the initial models (a resumed run draws them again):
@@ -180,6 +262,16 @@ RunResult run_sweep(const Sweep& sweep, const RunOptions& options, std::ostream&
   std::vector<ProbeActivity> probe0(R);
   parallel_for(R, n_threads, [&](int r) { probe0[r] = probe_activity(models[r], probes[plan.stream_of[r]]); });
 
+  // The fixed evaluation set of every data stream, scored at each checkpoint.
+  std::vector<const Task*> eval_tasks;
+  std::vector<int> eval_batch;
+  std::vector<std::uint64_t> eval_seed;
+  for (std::size_t s = 0; s < plan.tasks.size(); ++s) {
+    eval_tasks.push_back(plan.tasks[s].get());
+    eval_batch.push_back(plan.stream_cfg[s]->task.batch);
+    eval_seed.push_back(plan.stream_cfg[s]->data_seed);
+  }
+
   // A resumed run continues from the training state of its last save point.
   ResumePoint resume_point;
   if (options.resume) resume_point = read_resume_point(options.output, models);
@@ -190,7 +282,7 @@ RunResult run_sweep(const Sweep& sweep, const RunOptions& options, std::ostream&
     // `auto` chose CUDA but the sweep needs something only the CPU backend has: fall back, saying why.
     if (options.backend != "auto" || backend->name() == "cpu") throw;
     backend = make_cpu_backend(bopt);
-    result.backend_line = "backend cpu (auto: the CUDA backend cannot run this sweep: " + std::string(e.what()) + ")";
+    result.backend_line = "using the CPU: the CUDA backend cannot run this sweep (" + std::string(e.what()) + ")";
     backend->upload(models);
   }
 
@@ -207,10 +299,15 @@ RunResult run_sweep(const Sweep& sweep, const RunOptions& options, std::ostream&
   std::unique_ptr<HistoryWriter> writer =
       options.resume ? resume_hdf5_writer(options.output, resume_point, info)
                      : create_hdf5_writer(options.output, sweep, rows, info, options.overwrite);
-  log << result.backend_line << "; " << R << " replicas, " << plan.tasks.size() << " distinct batch stream"
-      << (plan.tasks.size() == 1 ? "" : "s") << ", " << tc.n_steps << " steps";
-  if (options.resume) log << ", resumed at step " << first_iteration;
+  auto count = [](std::size_t n, const char* one, const char* many) { return std::to_string(n) + " " + (n == 1 ? one : many); };
+  log << result.backend_line << "; " << count(R, "replica", "replicas") << ", " << count(tc.n_steps, "step", "steps");
+  if (options.resume) log << ", resumed with " << first_iteration << " of " << tc.n_steps << " steps done";
   log << "\n";
+  if (options.verbose) {
+    if (!result.backend_detail.empty()) log << "  " << result.backend_detail << "\n";
+    log << "  " << count(plan.tasks.size(), "sequence", "different sequences")
+        << " of training trials (replicas with the same task settings and data seed share one)\n";
+  }
 
   std::vector<Diagnostics> final_diag;
   auto checkpoint = [&](std::int64_t step) {
@@ -241,12 +338,24 @@ RunResult run_sweep(const Sweep& sweep, const RunOptions& options, std::ostream&
         }
     });
     evaluate_heldout(*backend, plan, n_threads, diag);
+    evaluate_fixed_set(*backend, eval_tasks, eval_batch, eval_seed, plan.stream_of, n_threads, diag);
     final_diag = diag;
     writer->append_checkpoint(step, diag, weights, &models);  // with the state to resume from
   };
   if (!options.resume) checkpoint(0);
 
   Progress progress(tc.n_steps, R, options.output + ".progress", options.progress, first_iteration);
+  // Losses of different tasks are not comparable: the progress log gives them per task.
+  std::vector<std::string> task_names;
+  std::vector<int> task_of(R);
+  for (int r = 0; r < R; ++r) {
+    const std::string& name = sweep.replicas[r].task.name;
+    auto at = std::find(task_names.begin(), task_names.end(), name);
+    if (at == task_names.end()) at = task_names.insert(task_names.end(), name);
+    task_of[r] = static_cast<int>(at - task_names.begin());
+  }
+  progress.set_tasks(task_names);
+  std::vector<double> task_loss(task_names.size());
   std::vector<Batch> batches(plan.tasks.size());
   std::vector<const Batch*> batch_of(R);
   for (int r = 0; r < R; ++r) batch_of[r] = &batches[plan.stream_of[r]];
@@ -266,6 +375,8 @@ RunResult run_sweep(const Sweep& sweep, const RunOptions& options, std::ostream&
       const std::vector<std::int64_t> div = backend->diverged_steps();
       double loss_sum = 0;
       int n_live = 0;
+      std::vector<int> task_live(task_names.size(), 0);
+      std::fill(task_loss.begin(), task_loss.end(), 0.0);
       n_div = 0;
       for (int r = 0; r < R; ++r) {
         if (div[r] >= 0) {
@@ -273,16 +384,20 @@ RunResult run_sweep(const Sweep& sweep, const RunOptions& options, std::ostream&
         } else if (std::isfinite(metrics[r].loss)) {
           loss_sum += metrics[r].loss;
           ++n_live;
+          task_loss[task_of[r]] += metrics[r].loss;
+          ++task_live[task_of[r]];
         }
       }
       if (n_live) mean_loss = loss_sum / n_live;
+      for (std::size_t k = 0; k < task_loss.size(); ++k)
+        task_loss[k] = task_live[k] ? task_loss[k] / task_live[k] : std::nan("");
     }
     const std::int64_t done = it + 1;
     if (done % tc.checkpoint_every == 0 || done == tc.n_steps) {
       backend->download(models);
       checkpoint(done);
     }
-    progress.update(it, mean_loss, n_div, log_row);
+    progress.update(it, mean_loss, n_div, log_row, task_loss);
     if (const int signal = stop_requested(); signal != 0 && done < tc.n_steps) {
       // Asked to stop: save where we are (no checkpoint row, so that a resumed run's file equals
       // an uninterrupted one) and leave the file unfinished.
