@@ -72,6 +72,17 @@ TEST_F(Report, MissingFileAndDirectoryAreBadInput) {
   EXPECT_NE(o.output.find("not an HDF5 file"), std::string::npos) << o.output;
 }
 
+TEST_F(Report, BeatBaselineKeepsTheReplicasThatBeatTheirBaseline) {
+  Outcome o = shell(std::string(DALESIM_BINARY) + " report " + quote(out) + " -o " + quote(dir + "/f.html") +
+                    " --beat-baseline 1.5");
+  EXPECT_EQ(o.code, 2) << o.output;
+  EXPECT_NE(o.output.find("--beat-baseline = 1.5; allowed: a fraction in [0, 1)"), std::string::npos) << o.output;
+  o = shell(std::string(DALESIM_BINARY) + " report " + quote(out) + " -o " + quote(dir + "/f.html") +
+            " --beat-baseline 0");
+  ASSERT_EQ(o.code, 0) << o.output;
+  EXPECT_NE(read_text(dir + "/f.html").find("replicas whose final loss beats the baseline by 0"), std::string::npos);
+}
+
 TEST_F(Report, NamesAMissingPythonModule) {
   // An interpreter without the packages: Python without its site packages (-S) stands in for one.
   const std::string fake = dir + "/bare-python";
