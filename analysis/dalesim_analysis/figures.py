@@ -10,7 +10,8 @@ left over are pooled together with the seeds (the title says which).
 Single replicas come first: where a condition has few replicas (at most SHOW_REPLICAS_UP_TO), and
 always for alpha, every replica is a thin line and the mean is drawn on top. Bands are the range of
 the replicas below 5 of them and a bootstrap 95% interval of the mean from 5 on (stats.interval),
-clipped to the quantity's range.
+clipped to the quantity's range; where each replica is drawn and there are fewer than 5, their
+lines are the range and no band is drawn.
 """
 import numpy as np
 from matplotlib import colormaps
@@ -20,8 +21,9 @@ from .loading import Run, load
 from .stats import (HIGH_ALPHA, INTERVAL_TEXT, LOW_ALPHA, MIN_N_FOR_INTERVAL, alpha_change, alpha_moves,
                     bounds_of, condition_curves, condition_final)
 
-BAND = "thick: mean; band: range below 5 replicas, else bootstrap 95% CI"
+BAND = "thick: mean; thin: one replica; band: range below 5 replicas, else bootstrap 95% CI"
 SHOW_REPLICAS_UP_TO = 10  # conditions with at most this many replicas show each one
+REPLICA_LW = 0.9          # line width of one replica (the mean: 2)
 
 
 # ---- helpers ------------------------------------------------------------------------------------
@@ -175,13 +177,16 @@ def _curves(run, metric, hue, col, row, title, ylabel, log=False, reference=None
                     continue
                 lines = _select(panel_table, **{hue or "_": hv})
                 n = int(lines["replica"].nunique())
-                if replicas or (replicas is None and n <= SHOW_REPLICAS_UP_TO):
+                drawn = bool(replicas or (replicas is None and n <= SHOW_REPLICAS_UP_TO))
+                if drawn:
                     shown = True
                     for _, one in lines.groupby("replica"):
                         one = one.sort_values("step")
-                        ax.plot(one["step"], one[metric], color=colors[k], lw=0.7, alpha=0.55)
-                ax.fill_between(s["step"], s["lo"].astype(float), s["hi"].astype(float), color=colors[k],
-                                alpha=0.15, lw=0)
+                        ax.plot(one["step"], one[metric], color=colors[k], lw=REPLICA_LW, alpha=0.7)
+                # Below 5 replicas the band would be their range: the replicas' own lines show it.
+                if not (drawn and n < MIN_N_FOR_INTERVAL):
+                    ax.fill_between(s["step"], s["lo"].astype(float), s["hi"].astype(float), color=colors[k],
+                                    alpha=0.15, lw=0)
                 ax.plot(s["step"], s["mean"], color=colors[k], lw=2.0, label=f"{_label(hue, hv)} (n={n})")
             if reference:
                 reference(ax, _select(run.replicas, **where))
@@ -193,12 +198,13 @@ def _curves(run, metric, hue, col, row, title, ylabel, log=False, reference=None
                 ax.set_ylabel(ylabel)
             ax.grid(alpha=0.3)
             if shown:
-                ax.plot([], [], color="black", lw=0.7, alpha=0.55, label="one replica")
+                ax.plot([], [], color="black", lw=REPLICA_LW, alpha=0.7, label="one replica")
             _legend(ax, title=hue, title_fontsize=7)
     if log:
         for ax in axs.flat:
             ax.set_yscale("log")
-    band = ("geometric mean; band: range below 5 replicas, else bootstrap 95% CI" if log else BAND)
+    band = ("thick: geometric mean; thin: one replica; band: range below 5 replicas, else bootstrap 95% CI"
+            if log else BAND)
     fig.suptitle(f"{title}\n({band}; {_pooled(run, rest)})", fontsize=10)
     _progress_note(run, fig)
     return fig
@@ -248,7 +254,7 @@ def alpha_outcomes(run, by=None):
     change = alpha_change(run).join(run.replicas[by]) if by else alpha_change(run)
     change = change[np.isfinite(change["change"])]
     n_cond = max(len(moves), 1)
-    fig = _figure(max(7.5, 1.1 * n_cond + 3.0), 4.4)
+    fig = _figure(max(8.0, 2.0 * n_cond + 3.0), 4.6)
     left, right = fig.subplots(1, 2, sharex=True)
     rng = np.random.default_rng(0)
     labels = []

@@ -342,7 +342,7 @@ class AnalysisTest(unittest.TestCase):
         for ax in fig.axes:
             if not ax.get_title():
                 continue
-            thin = [l for l in ax.get_lines() if l.get_linewidth() == 0.7 and len(l.get_xdata())]
+            thin = [l for l in ax.get_lines() if l.get_linewidth() == da.figures.REPLICA_LW and len(l.get_xdata())]
             self.assertEqual(len(thin), 6, ax.get_title())  # 2 alpha_init x 3 seeds in each e_fraction panel
             self.assertIsNotNone(ax.get_legend(), ax.get_title())
             for band in (c for c in ax.collections if isinstance(c, PolyCollection)):
