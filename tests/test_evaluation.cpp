@@ -6,7 +6,7 @@
 
 #include "cpu/replica_trainer.hpp"
 #include "test_util.hpp"
-#include "train/driver.hpp"
+#include "train/evaluation.hpp"
 
 namespace dalesim {
 namespace {
