@@ -22,6 +22,7 @@ from .stats import (HIGH_ALPHA, INTERVAL_TEXT, LOW_ALPHA, MIN_N_FOR_INTERVAL, al
                     bounds_of, condition_curves, condition_final)
 
 BAND = "thick: mean; thin: one replica; band: range below 5 replicas, else bootstrap 95% CI"
+BAND_MEAN = "mean; band: range below 5 replicas, else bootstrap 95% CI"  # figures without single replicas
 SHOW_REPLICAS_UP_TO = 10  # conditions with at most this many replicas show each one
 REPLICA_LW = 0.9          # line width of one replica (the mean: 2)
 
@@ -38,7 +39,11 @@ def _fmt(value):
 
 
 def _label(name, value):
-    return f"{name}={_fmt(value)}" if name else "all replicas"
+    if not name:
+        return "all replicas"
+    if " & " in name:  # a zip factor: its values already read "a=..., b=..."
+        return str(value)
+    return f"{name}={_fmt(value)}"
 
 
 def _figure(width, height):
@@ -111,6 +116,17 @@ def _roles(run, hue, col, row):
     if row is None and free:
         row = free.pop(0)
     return hue, col, row, free
+
+
+def _hue_only(run, hue):
+    """For figures with one panel per role: the hue (default: the first varying factor) and the
+    varying factors it leaves pooled."""
+    hue, _, _, _ = _roles(run, hue, None, None)
+    used = {hue, *run.zip_groups.get(hue, [])}
+    for factor, cols in run.zip_groups.items():
+        if hue in cols:
+            used.update([factor, *cols])
+    return hue, [f for f in run.factors if f not in used and _varying(run, f)]
 
 
 def _levels(run, name):
@@ -409,7 +425,7 @@ def _singular_value_profiles(run, checkpoint, hue, levels, n_points=64):
 def spectra(run, hue=None):
     """Normalised SVD entropy over training, and singular values at the first vs last checkpoint."""
     run = _run(run)
-    hue, _, _, rest = _roles(run, hue, None, None)
+    hue, rest = _hue_only(run, hue)
     fig = _figure(10, 3.6)
     left, right = fig.subplots(1, 2)
     levels = _levels(run, hue)
@@ -449,7 +465,7 @@ def spectra(run, hue=None):
     right.set_ylabel("singular value (mean over replicas)")
     right.set_title("singular values of W_rec: initial vs last checkpoint", fontsize=9)
     right.grid(alpha=0.3)
-    fig.suptitle(f"spectra ({BAND}; {_pooled(run, rest)})", fontsize=10)
+    fig.suptitle(f"spectra ({BAND_MEAN}; {_pooled(run, rest)})", fontsize=10)
     _progress_note(run, fig)
     return fig
 
@@ -525,7 +541,7 @@ def rich_lazy(run, hue=None):
     missing = run.missing("rel_weight_change")
     if missing:
         return missing_figure("rich vs lazy", missing)
-    hue, _, _, rest = _roles(run, hue, None, None)
+    hue, rest = _hue_only(run, hue)
     levels = _levels(run, hue)
     colors = _colors(run, hue, len(levels))
     has_alignment = run.has_metric("rep_alignment")
@@ -561,7 +577,7 @@ def rich_lazy(run, hue=None):
         _legend(ax)
     else:
         _note(fig, "representation alignment is not recorded in this file")
-    fig.suptitle(f"rich vs lazy ({BAND}; {_pooled(run, rest)})", fontsize=10)
+    fig.suptitle(f"rich vs lazy ({BAND_MEAN}; {_pooled(run, rest)})", fontsize=10)
     _progress_note(run, fig)
     return fig
 

@@ -382,6 +382,11 @@ class AnalysisTest(unittest.TestCase):
         fig = da.figures.alpha_trajectories(run, hue="lr & model_rho")
         means = [l for ax in fig.axes for l in ax.get_lines() if l.get_linewidth() == 2.0]
         self.assertEqual(len(means), 6)
+        by_col = da.figures.alpha_trajectories(run, hue="alpha_init", col="lr & model_rho")
+        self.assertEqual([ax.get_title() for ax in by_col.axes if ax.get_title()],
+                         ["lr=0.001, model_rho=0.8", "lr=0.01, model_rho=1", "lr=0.03, model_rho=1.2"])
+        # A figure with one hue pools the zip factor, and says so.
+        self.assertIn("pooled over seeds, lr & model_rho", da.figures.spectra(run, hue="alpha_init")._suptitle.get_text())
         heat = da.figures.final_alpha_heatmap(run)
         self.assertEqual(sorted([heat.axes[0].get_xlabel(), heat.axes[0].get_ylabel()]), ["alpha_init", "lr & model_rho"])
         self.assertNotIn("n/a", [t.get_text() for t in heat.axes[0].texts])
