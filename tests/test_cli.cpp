@@ -7,10 +7,14 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <sstream>
 #include <string>
+#include <vector>
 
 #include "dalesim/backend.hpp"
 #include "dalesim/history.hpp"
+#include "dalesim/sweep.hpp"
+#include "dalesim/task.hpp"
 #include "test_paths.hpp"
 
 namespace {
@@ -142,6 +146,142 @@ TEST_F(Cli, CudaWithoutADeviceIsAClearError) {
   EXPECT_NE(o.code, 0);
   EXPECT_NE(o.output.find("cuda"), std::string::npos) << o.output;
   EXPECT_FALSE(fs::exists(path("c.h5")));
+}
+
+const char* kZipSweep = R"(
+name = "cli-zip"
+[model]
+arch = "mix"
+n_units = 8
+[task]
+name = "adding"
+T = 6
+batch = 4
+[train]
+n_steps = 4
+log_every = 2
+checkpoint_every = 2
+[sweep]
+seeds = 2
+[[sweep.zip]]
+"train.lr" = [0.001, 0.02]
+"model.rho" = [0.8, 1.3]
+[sweep.grid]
+"model.alpha_init" = [0.3, 0.7]
+)";
+
+TEST_F(Cli, ValidateAndInspectShowEverySweptAxis) {
+  const std::string sweep = write("zip.toml", kZipSweep), out = path("zip.h5");
+  const Outcome v = run_dalesim("validate " + sweep);
+  ASSERT_EQ(v.code, 0) << v.output;
+  EXPECT_NE(v.output.find("axes: model.alpha_init, (train.lr + model.rho, zipped), seed\n"), std::string::npos)
+      << v.output;
+  ASSERT_EQ(run_dalesim("run " + sweep + " -o " + out + " --backend cpu -q").code, 0);
+  const Outcome i = run_dalesim("inspect " + out);
+  ASSERT_EQ(i.code, 0) << i.output;
+  std::istringstream lines(i.output);
+  std::string line, header;
+  std::vector<std::string> rows;
+  while (std::getline(lines, line)) {
+    if (line.find("final loss") != std::string::npos) header = line;
+    else if (!header.empty()) rows.push_back(line);
+  }
+  ASSERT_EQ(rows.size(), 8u) << i.output;
+  for (const char* column : {" lr ", " model_rho ", " alpha_init ", " eval loss "})
+    EXPECT_NE(header.find(column), std::string::npos) << column << " in " << header;
+  // Replicas 0 and 2 differ only in the zipped lr and rho: their rows say so.
+  const dalesim::RunFile f = dalesim::read_run_file(out);
+  const auto* lr = f.numeric_column("lr");
+  ASSERT_NE(lr, nullptr);
+  for (int r = 0; r < 8; ++r) {
+    char value[32];
+    std::snprintf(value, sizeof value, " %.4g ", (*lr)[r]);
+    EXPECT_NE(rows[r].find(value), std::string::npos) << rows[r];
+  }
+  EXPECT_NE(rows[0].find(" 0.001 "), std::string::npos) << rows[0];
+  EXPECT_NE(rows[2].find(" 0.02 "), std::string::npos) << rows[2];
+}
+
+TEST_F(Cli, RunSaysPlainlyThatItUsesTheCpu) {
+  const dalesim::CudaDeviceInfo dev = dalesim::query_cuda_device();
+  if (dev.usable) GTEST_SKIP() << "a CUDA device is usable: " << dev.name;
+  std::string one = kSmallSweep;
+  one = one.substr(0, one.find("[sweep]"));  // one replica
+  const std::string sweep = write("one.toml", one);
+  const Outcome q = run_dalesim("run " + sweep + " -o " + path("one.h5") + " -q");
+  ASSERT_EQ(q.code, 0) << q.output;
+  EXPECT_NE(q.output.find("no GPU found; using the CPU; 1 replica, 7 steps\n"), std::string::npos) << q.output;
+  EXPECT_NE(q.output.find(": 1 replica (0 diverged)"), std::string::npos) << q.output;
+  for (const char* jargon : {"cudaError", "batch stream", "1 replicas", "(auto"})
+    EXPECT_EQ(q.output.find(jargon), std::string::npos) << jargon << " in " << q.output;
+  const Outcome v = run_dalesim("run " + sweep + " -o " + path("one.h5") + " -q -v --force");
+  ASSERT_EQ(v.code, 0) << v.output;
+  EXPECT_NE(v.output.find("CUDA device query: " + dev.reason), std::string::npos) << v.output;
+  EXPECT_NE(v.output.find("1 sequence of training trials"), std::string::npos) << v.output;
+}
+
+TEST_F(Cli, SweptTaskRecordsEveryReplicasTaskAndItsEFraction) {
+  const std::string sweep = write("tasks.toml", R"(
+name = "cli-tasks"
+[model]
+n_units = 8
+ei_ratio = 3.0
+[task]
+batch = 4
+[train]
+n_steps = 2
+log_every = 1
+checkpoint_every = 2
+[sweep.grid]
+"task.name" = ["adding", "go_nogo"]
+)"),
+                    out = path("tasks.h5");
+  ASSERT_EQ(run_dalesim("run " + sweep + " -o " + out + " --backend cpu -q").code, 0);
+  const dalesim::RunFile f = dalesim::read_run_file(out);
+  const auto* task = f.string_column("task");
+  const auto* params = f.string_column("task_params");
+  const auto* conditions = f.string_column("conditions");
+  ASSERT_TRUE(task && params && conditions);
+  ASSERT_EQ((*task)[0], "adding");
+  ASSERT_EQ((*task)[1], "go_nogo");
+  for (const dalesim::TaskInfo& t : dalesim::task_registry())  // the adding task's defaults
+    if (t.name == "adding")
+      for (const dalesim::ParamSpec& p : t.params)
+        EXPECT_NE((*params)[0].find(p.key + "=" + dalesim::format_value(p.default_value)), std::string::npos)
+            << p.key << " in " << (*params)[0];
+  for (const char* p : {"stimulus_ms=500.0", "delay_ms=500.0", "sigma=0.0", "target=\"mse\""})
+    EXPECT_NE((*params)[1].find(p), std::string::npos) << p << " in " << (*params)[1];
+  EXPECT_EQ((*conditions)[0], "");
+  EXPECT_EQ((*conditions)[1], "no-go; go");
+  // No base task ran: the resolved configuration does not name one.
+  EXPECT_EQ(f.resolved_config.find("name = \"adding\""), std::string::npos) << f.resolved_config;
+  EXPECT_NE(f.resolved_config.find("# name: swept"), std::string::npos) << f.resolved_config;
+  // model.ei_ratio = 3 with 8 units: n_inh = ceil(8 / 4) = 2, so 6 of 8 excitatory.
+  const auto* e = f.numeric_column("e_fraction");
+  const auto* n_exc = f.numeric_column("n_exc");
+  ASSERT_TRUE(e && n_exc);
+  EXPECT_EQ((*n_exc)[0], 6);
+  EXPECT_EQ((*e)[0], 0.75);
+}
+
+TEST_F(Cli, RelativeDataPathsAreReadFromTheSweepFolder) {
+  fs::create_directories(dir_ / "sweeps" / "data");
+  const std::string text = "[model]\nn_units = 4\n[task]\nname = \"file\"\npath = \"data/trials.h5\"\n";
+  const std::string sweep = write("sweeps/file.toml", text);
+  // Missing: the error names the folder searched, wherever dalesim runs.
+  const Outcome o = run_dalesim("validate " + sweep);
+  EXPECT_EQ(o.code, 2) << o.output;
+  const std::string folder = fs::absolute(dir_ / "sweeps").lexically_normal().string();
+  EXPECT_NE(o.output.find("task.path"), std::string::npos) << o.output;
+  EXPECT_NE(o.output.find("read from the sweep file's folder " + folder), std::string::npos) << o.output;
+  // Present beside the sweep file: that file is the one opened (here refused, as it is no HDF5 file),
+  // not one under the current directory.
+  std::ofstream(dir_ / "sweeps" / "data" / "trials.h5") << "not HDF5";
+  const Outcome p = run_dalesim("validate " + sweep);
+  EXPECT_EQ(p.code, 2) << p.output;
+  EXPECT_NE(p.output.find("task.path = \"" + folder + "/data/trials.h5\": cannot open it as an HDF5 file"),
+            std::string::npos)
+      << p.output;
 }
 
 // The output opens in h5py (Debian's python3-h5py) with the values the engine's own reader sees.

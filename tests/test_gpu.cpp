@@ -7,6 +7,7 @@
 
 #include "dalesim/backend.hpp"
 #include "test_util.hpp"
+#include "train/evaluation.hpp"
 #ifdef DALESIM_GPU_TESTS_ON_HOST
 #include "cuda/simt/control.hpp"
 #endif
@@ -429,6 +430,41 @@ TEST_F(Gpu, EvaluateMatchesCpu) {
   for (size_t r = 0; r < cfgs.size(); ++r) EXPECT_NEAR(a[r].loss, b[r].loss, 1e-5 * a[r].loss);
 }
 
+// The checkpoints' fixed evaluation set (train/driver.hpp): loss, accuracy and accuracy per trial
+// condition as on the CPU backend (a condition's accuracy may differ by a near-tie of one trial).
+TEST_F(Gpu, FixedEvaluationSetMatchesCpu) {
+  auto cfgs = replicas(5, true, Optim::adam);
+  for (auto& c : cfgs) c.task.batch = 32;
+  const std::vector<ReplicaModel> models = models_of(cfgs);
+  std::vector<std::unique_ptr<Task>> tasks;
+  std::vector<const Task*> task_ptrs;
+  std::vector<int> batch, stream_of;
+  std::vector<std::uint64_t> seeds;
+  for (std::size_t r = 0; r < cfgs.size(); ++r) {
+    tasks.push_back(test::task_of(cfgs[r]));
+    task_ptrs.push_back(tasks.back().get());
+    batch.push_back(cfgs[r].task.batch);
+    seeds.push_back(cfgs[r].data_seed);
+    stream_of.push_back(static_cast<int>(r));
+  }
+  auto cpu = make_cpu_backend(BackendOptions{});
+  auto gpu = make_cuda_backend(BackendOptions{});
+  cpu->upload(models);
+  gpu->upload(models);
+  std::vector<Diagnostics> a(cfgs.size()), b(cfgs.size());
+  evaluate_fixed_set(*cpu, task_ptrs, batch, seeds, stream_of, 2, a);
+  evaluate_fixed_set(*gpu, task_ptrs, batch, seeds, stream_of, 2, b);
+  for (std::size_t r = 0; r < cfgs.size(); ++r) {
+    SCOPED_TRACE(r);
+    EXPECT_NEAR(a[r].eval_loss, b[r].eval_loss, 1e-5 * a[r].eval_loss);
+    EXPECT_NEAR(a[r].eval_accuracy, b[r].eval_accuracy, 1.0 / kEvalTrials);
+    ASSERT_EQ(a[r].eval_accuracy_by_condition.size(), tasks[r]->condition_names().size());
+    ASSERT_EQ(b[r].eval_accuracy_by_condition.size(), a[r].eval_accuracy_by_condition.size());
+    for (std::size_t c = 0; c < a[r].eval_accuracy_by_condition.size(); ++c)
+      EXPECT_NEAR(a[r].eval_accuracy_by_condition[c], b[r].eval_accuracy_by_condition[c], 0.05) << "condition " << c;
+  }
+}
+
 TEST_F(Gpu, DoublePrecisionIsRefusedWithTheKey) {
   auto cfgs = replicas(2, false, Optim::sgd);
   cfgs[1].train.precision = Precision::f64;
@@ -454,10 +490,12 @@ TEST_F(Gpu, AutoChoosesTheDevice) {
 TEST(GpuFallback, AutoFallsBackToCpuWithTheReason) {
   const CudaDeviceInfo dev = query_cuda_device();
   if (dev.usable) GTEST_SKIP() << "a CUDA device is present: " << dev.name;
-  std::string why;
-  const auto backend = make_backend("auto", BackendOptions{}, &why);
+  // Said plainly; the device query's error is the detail (shown by `dalesim run -v`).
+  std::string why, detail;
+  const auto backend = make_backend("auto", BackendOptions{}, &why, &detail);
   EXPECT_EQ(backend->name(), "cpu");
-  EXPECT_NE(why.find(dev.reason), std::string::npos) << why;
+  EXPECT_EQ(why, "no GPU found; using the CPU");
+  EXPECT_NE(detail.find(dev.reason), std::string::npos) << detail;
   try {
     make_backend("cuda", BackendOptions{}, &why);
     FAIL() << "--backend cuda accepted without a device";

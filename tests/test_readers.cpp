@@ -157,7 +157,28 @@ TEST_F(Readers, StatusOfARunningAndOfAStalledRun) {
   ASSERT_EQ(utime((p + ".progress").c_str(), &old), 0);
   o = shell(std::string(DALESIM_BINARY) + " status --follow " + quote(p + ".progress"));
   ASSERT_EQ(o.code, 0) << o.output;
-  EXPECT_NE(o.output.find("no update for 10.0 min: the run may have stopped"), std::string::npos) << o.output;
+  EXPECT_NE(o.output.find(p + ": no progress, step 250/1000"), std::string::npos) << o.output;
+  EXPECT_NE(o.output.find("no progress for 10.0 min (it logged every 10 s before): the run may have stopped"),
+            std::string::npos)
+      << o.output;
+  EXPECT_EQ(o.output.find("ETA"), std::string::npos) << o.output;
+  // Right after a kill: no line for 30 s where the run logged every 0.1 s says so too.
+  std::ofstream(p + ".progress")
+      << "{\"event\":\"start\",\"n_steps\":1000,\"n_replicas\":4}\n"
+      << "{\"event\":\"tasks\",\"tasks\":\"adding go_nogo\"}\n"
+      << "{\"event\":\"step\",\"step\":99,\"steps_done\":100,\"n_steps\":1000,\"elapsed_s\":1.0,\"eta_s\":9,"
+         "\"mean_loss\":0.3,\"n_diverged\":0,\"mean_loss.adding\":0.1,\"mean_loss.go_nogo\":0.5}\n"
+      << "{\"event\":\"step\",\"step\":109,\"steps_done\":110,\"n_steps\":1000,\"elapsed_s\":1.1,\"eta_s\":8.9,"
+         "\"mean_loss\":0.2,\"n_diverged\":0,\"mean_loss.adding\":0.05,\"mean_loss.go_nogo\":0.35}\n";
+  o = shell(std::string(DALESIM_BINARY) + " status " + quote(p));
+  ASSERT_EQ(o.code, 0) << o.output;
+  EXPECT_NE(o.output.find("mean loss by task: adding 0.05, go_nogo 0.35"), std::string::npos) << o.output;
+  EXPECT_NE(o.output.find("step 110/1000"), std::string::npos) << o.output;
+  old.actime = old.modtime = std::time(nullptr) - 30;
+  ASSERT_EQ(utime((p + ".progress").c_str(), &old), 0);
+  o = shell(std::string(DALESIM_BINARY) + " status " + quote(p));
+  EXPECT_NE(o.output.find("no progress for 30 s"), std::string::npos) << o.output;
+  EXPECT_EQ(o.output.find("ETA"), std::string::npos) << o.output;
 }
 
 TEST_F(Readers, StatusWithoutAProgressLogIsBadInput) {

@@ -8,7 +8,7 @@ namespace {
 
 using namespace readers_test;
 
-constexpr int kFigures = 7;  // dalesim_analysis.figures.ALL
+constexpr int kFigures = 10;  // dalesim_analysis.figures.ALL
 
 // Headless Chromium with a fresh profile, nothing fetched from the network, console to stderr.
 std::string chromium(const std::string& profile) {
@@ -55,7 +55,7 @@ TEST_F(Report, IsOneSelfContainedPage) {
   for (const char* external : {"src=\"http", "href=\"http", "src=\"//", "@import", "url("})
     EXPECT_EQ(text.find(external), std::string::npos) << external;
   for (const char* part : {"<h2>Replicas</h2>", "<h2>Sweep file</h2>", "name = &quot;readers&quot;",
-                           "status-complete", "alpha_init", "final loss", "progress log", "timing"})
+                           "status-complete", "alpha_init", "final eval loss", "Where alpha went", "Evaluation set", "progress log", "timing"})
     EXPECT_NE(text.find(part), std::string::npos) << part;
 }
 
@@ -70,6 +70,17 @@ TEST_F(Report, MissingFileAndDirectoryAreBadInput) {
   o = shell(std::string(DALESIM_BINARY) + " report " + quote(dir + "/notes.txt") + " -o " + quote(dir + "/r.html"));
   EXPECT_EQ(o.code, 2) << o.output;
   EXPECT_NE(o.output.find("not an HDF5 file"), std::string::npos) << o.output;
+}
+
+TEST_F(Report, BeatBaselineKeepsTheReplicasThatBeatTheirBaseline) {
+  Outcome o = shell(std::string(DALESIM_BINARY) + " report " + quote(out) + " -o " + quote(dir + "/f.html") +
+                    " --beat-baseline 1.5");
+  EXPECT_EQ(o.code, 2) << o.output;
+  EXPECT_NE(o.output.find("--beat-baseline = 1.5; allowed: a fraction in [0, 1)"), std::string::npos) << o.output;
+  o = shell(std::string(DALESIM_BINARY) + " report " + quote(out) + " -o " + quote(dir + "/f.html") +
+            " --beat-baseline 0");
+  ASSERT_EQ(o.code, 0) << o.output;
+  EXPECT_NE(read_text(dir + "/f.html").find("replicas whose final loss beats the baseline by 0"), std::string::npos);
 }
 
 TEST_F(Report, NamesAMissingPythonModule) {
@@ -123,6 +134,43 @@ TEST_F(Report, RendersInHeadlessChromiumWithoutConsoleErrorsAndDrawsTheFigures) 
   const long colours = std::strtol(m.output.c_str() + m.output.find("colours=") + 8, nullptr, 10);
   EXPECT_GT(ink, 0.05) << m.output;
   EXPECT_GT(colours, 500) << m.output;
+}
+
+// Sweeps of other shapes: zipped axes, a swept task (with conditions, an arch without E/I types),
+// and two seeds per condition of lr_alpha x alpha_init. Each report renders every figure.
+TEST_F(Report, OtherSweepShapesRenderInHeadlessChromium) {
+  if (!on_path("chromium"))
+    GTEST_SKIP() << "chromium not on PATH (Debian package chromium; .ci/install-deps installs it)";
+  const std::string train = "[train]\nn_steps = 7\nlog_every = 3\ncheckpoint_every = 5\n";
+  const std::pair<const char*, std::string> sweeps[] = {
+      {"zip", "name = \"zip\"\n[model]\narch = \"mix\"\nn_units = 8\n[task]\nname = \"adding\"\nT = 6\nbatch = 4\n" + train +
+                  "[sweep]\nseeds = 2\n[[sweep.zip]]\n\"train.lr\" = [0.001, 0.01]\n\"model.rho\" = [0.8, 1.2]\n"
+                  "[sweep.grid]\n\"model.alpha_init\" = [0.3, 0.7]\n"},
+      {"tasks", "name = \"tasks\"\n[model]\nn_units = 8\n[task]\nbatch = 8\n" + train +
+                    "[sweep]\nseeds = 2\n[sweep.grid]\n\"task.name\" = [\"adding\", \"go_nogo\"]\n"
+                    "\"model.arch\" = [\"mix\", \"free\"]\n"},
+      {"two_seeds", "name = \"two_seeds\"\n[model]\narch = \"mix\"\nn_units = 8\n[task]\nname = \"adding\"\nT = 6\n"
+                        "batch = 4\n" + train +
+                        "[sweep]\nseeds = 2\n[sweep.grid]\n\"train.lr_alpha\" = [0.05, 0.5]\n"
+                        "\"model.alpha_init\" = [0.6, 0.9]\n"},
+  };
+  for (const auto& [name, text] : sweeps) {
+    SCOPED_TRACE(name);
+    const std::string sweep = dir + "/" + name + ".toml", h5 = dir + "/" + name + ".h5",
+                      html = dir + "/" + name + ".html";
+    std::ofstream(sweep) << text;
+    Outcome r = shell(std::string(DALESIM_BINARY) + " run " + quote(sweep) + " -o " + quote(h5) + " -q --force");
+    ASSERT_EQ(r.code, 0) << r.output;
+    Outcome w = shell(std::string(DALESIM_BINARY) + " report " + quote(h5) + " -o " + quote(html));
+    ASSERT_EQ(w.code, 0) << w.output;
+    const std::string page = read_text(html);
+    EXPECT_EQ(page.find("could not be drawn"), std::string::npos);
+    Outcome dom = shell(chromium(dir + "/profile-" + name) + "--dump-dom " + quote("file://" + html));
+    ASSERT_EQ(dom.code, 0) << dom.output;
+    EXPECT_EQ(console_lines(dom.output), "");
+    EXPECT_NE(dom.output.find("data-figures-drawn=\"" + std::to_string(kFigures) + "\""), std::string::npos)
+        << "figures not all decoded";
+  }
 }
 
 }  // namespace

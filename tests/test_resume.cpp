@@ -227,9 +227,11 @@ TEST_F(Resume, SigtermSigintAndSighupSaveAndExitThree) {
     const dalesim::RunFile f = dalesim::read_run_file(out);
     EXPECT_EQ(f.status, "running");
     // Every logged row before the step it stopped at is saved (beyond the last checkpoint), none after.
-    const auto at = log.find("after step ");
+    const auto at = log.find(" training steps of ");
     ASSERT_NE(at, std::string::npos) << log;
-    const std::int64_t stopped = std::stoll(log.substr(at + 11));
+    const std::int64_t stopped = std::stoll(log.substr(log.rfind("after ", at) + 6));
+    // The progress log's end line names the same count of steps done.
+    EXPECT_NE(read_text(out + ".progress").find("\"steps_done\":" + std::to_string(stopped) + "}"), std::string::npos);
     ASSERT_FALSE(f.history_step.empty());
     EXPECT_LT(f.history_step.back(), stopped);
     EXPECT_GE(f.history_step.back(), stopped - 5) << "rows after the last checkpoint were not saved";
@@ -328,7 +330,7 @@ TEST_F(Resume, ResumedAfterTheLastStepFinishesThePlainFile) {
     f.set_attribute("status", "running");
   }
   ASSERT_EQ(Child(run_args(out, {"--resume"}), out + ".log").wait(), 0) << read_text(out + ".log");
-  EXPECT_NE(read_text(out + ".log").find("resumed at step 240"), std::string::npos) << read_text(out + ".log");
+  EXPECT_NE(read_text(out + ".log").find("resumed with 240 of 240 steps done"), std::string::npos) << read_text(out + ".log");
   EXPECT_FALSE(fs::is_symlink(out));
   EXPECT_EQ(dalesim::read_run_file(out).status, "complete");
   expect_same_datasets(ref, out);

@@ -200,6 +200,24 @@ TEST_F(ShardCli, MergedShardsEqualASingleProcessRun) {
   expect_same_file(path("all.h5"), path("merged.h5"));
 }
 
+// Tasks with and without trial conditions: /checkpoints/eval_accuracy_by_condition and
+// /replicas/conditions are merged as a single process writes them.
+TEST_F(ShardCli, MergedShardsWithTrialConditionsEqualASingleProcessRun) {
+  const std::string sweep = path("conditions.toml");
+  std::ofstream(sweep) << "name = \"conditions\"\n[model]\narch = \"mix\"\nn_units = 8\n[task]\nbatch = 8\n"
+                          "[train]\nn_steps = 4\nlog_every = 2\ncheckpoint_every = 2\n[sweep]\nseeds = 2\n"
+                          "[sweep.grid]\n\"task.name\" = [\"adding\", \"go_nogo\", \"perceptual_dm\"]\n";
+  const Outcome whole = run_dalesim("run " + sweep + " --backend cpu --threads 2 -q -o " + path("all.h5"));
+  ASSERT_EQ(whole.code, 0) << whole.output;
+  const std::string s0 = run_shard(0, 2, "c0.h5", sweep), s1 = run_shard(1, 2, "c1.h5", sweep);
+  const Outcome merged = run_dalesim("merge " + s1 + " " + s0 + " -o " + path("merged.h5"));
+  ASSERT_EQ(merged.code, 0) << merged.output;
+  expect_same_file(path("all.h5"), path("merged.h5"));
+  const dalesim::h5::File f = dalesim::h5::File::open_read_only(path("merged.h5"));
+  EXPECT_EQ(f.open_group("checkpoints").open_dataset("eval_accuracy_by_condition").dims(),
+            (dalesim::h5::Dims{3, 6, 5}));  // 3 checkpoints, 6 replicas, perceptual_dm's 5 coherences
+}
+
 TEST_F(ShardCli, RerunningAFinishedShardIsANoOp) {
   const std::string s0 = run_shard(0, 2, "s0.h5");
   const auto before = fs::last_write_time(s0);

@@ -5,7 +5,8 @@ HTML report.
     import dalesim_analysis as da
     run = da.load("demo.h5")
     run.history_table(["loss", "alpha"])          # tidy: one row per (step, replica)
-    da.condition_final(run, "alpha")              # mean and 95% CI over seeds per condition
+    da.condition_final(run, "alpha")              # mean and interval over the replicas per condition
+    da.alpha_moves(run)                           # per condition: alpha up / down, sign test, bimodal
     da.figures.alpha_trajectories(run).savefig("alpha.png")
     da.write_report("demo.h5", "report.html")
 
@@ -26,6 +27,11 @@ _LAZY = {
     "condition_final": ("stats", "condition_final"),
     "conditions": ("stats", "conditions"),
     "summarize": ("stats", "summarize"),
+    "interval": ("stats", "interval"),
+    "alpha_change": ("stats", "alpha_change"),
+    "alpha_moves": ("stats", "alpha_moves"),
+    "beats_baseline": ("stats", "beats_baseline"),
+    "stats": ("stats", None),
     "read_progress": ("progress", "read_progress"),
     "write_report": ("report", "write_report"),
     "render_report": ("report", "render_report"),

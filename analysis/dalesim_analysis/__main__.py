@@ -32,6 +32,8 @@ def main(argv=None):
     report = sub.add_parser("report", help="write the one-page HTML report")
     report.add_argument("file")
     report.add_argument("-o", "--output", required=True, help="HTML file to write")
+    report.add_argument("--beat-baseline", type=float, default=None, metavar="X",
+                        help="only replicas whose final loss is at most (1 - X) x their task's baseline loss")
     status = sub.add_parser("status", help="progress, rate and ETA from the progress log")
     status.add_argument("file")
     summary = sub.add_parser("summary", help="final loss and alpha per condition")
@@ -52,7 +54,10 @@ def main(argv=None):
     try:
         if args.command == "report":
             from .report import write_report
-            write_report(args.file, args.output)
+            if args.beat_baseline is not None and not 0 <= args.beat_baseline < 1:
+                raise ValueError(f"--beat-baseline {args.beat_baseline:g}: a fraction in [0, 1) "
+                                 "(0.1: final loss at most 90% of the baseline)")
+            write_report(args.file, args.output, beat_baseline=args.beat_baseline)
             print(f"wrote {args.output}")
         else:
             from .stats import condition_final

@@ -25,6 +25,10 @@ class Run:
     status       "running" (in progress or killed) or "complete"
     replicas     pandas DataFrame, one row per replica, indexed by replica id
     axes         the swept /replicas columns that define a condition (seed excluded)
+    factors      the axes as the figures group them: a [[sweep.zip]] group of axes is one factor,
+                 a column of `replicas` named "a & b" whose values read "a=..., b=..."
+    zip_groups   {factor name: [its axes]} of the zipped factors
+    factor_levels  {factor name: its values in sweep order} of the zipped factors
     history      xarray Dataset [step, replica] of per-step metrics, swept columns as coordinates
     checkpoints  xarray Dataset [step, replica] of checkpoint diagnostics
     weight_groups  {group name: WeightGroup}, weights by shape (read on demand)
@@ -38,11 +42,16 @@ class Run:
         self.status = "unknown"
         self.replicas = pd.DataFrame()
         self.axes = []
+        self.factors = []
+        self.zip_groups = {}
+        self.factor_levels = {}
         self.history = xr.Dataset()
         self.checkpoints = xr.Dataset()
         self.weight_groups = {}
         self.progress = None
         self.problems = []
+        self.condition_accuracy = None  # xarray [step, replica, condition] of the evaluation set, or None
+        self.selection = None  # why a subset() was taken, e.g. "replicas that beat the baseline by 10%"
 
     # ---- facts -------------------------------------------------------------------------------
     @property
@@ -81,6 +90,20 @@ class Run:
         where = "not recorded in this file" if self.status == "complete" else "not recorded (yet)"
         return f"{', '.join(absent)} {where}"
 
+    def subset(self, replica_ids, why=None):
+        """A Run of only the replicas `replica_ids` (the same file; `why` is recorded in `selection`)."""
+        ids = [int(r) for r in replica_ids]
+        out = Run(self.path)
+        out.__dict__.update(self.__dict__)
+        out.replicas = self.replicas.loc[ids]
+        out.history = self.history.sel(replica=ids) if self.history.sizes.get("replica") else self.history
+        out.checkpoints = self.checkpoints.sel(replica=ids) if self.checkpoints.sizes.get("replica") else self.checkpoints
+        out.weight_groups = self.weight_groups
+        if self.condition_accuracy is not None:
+            out.condition_accuracy = self.condition_accuracy.sel(replica=ids)
+        out.selection = why
+        return out
+
     # ---- tidy tables -------------------------------------------------------------------------
     def _tidy(self, ds, metrics):
         metrics = [m for m in (metrics or list(ds.data_vars)) if m in ds.data_vars]
@@ -91,7 +114,8 @@ class Run:
         return df.merge(self.replicas[cols], left_on="replica", right_index=True, how="left")
 
     def condition_columns(self):
-        return [*self.axes, "seed"] if "seed" not in self.axes else list(self.axes)
+        cols = [*self.axes, *[f for f in self.factors if f not in self.axes]]
+        return [*cols, "seed"] if "seed" not in cols else cols
 
     def history_table(self, metrics=None):
         """Long table: one row per (step, replica), the swept columns and seed, one column per metric."""
@@ -111,6 +135,23 @@ class Run:
             if finite.size:
                 out[r] = values[finite[-1], r]
         return pd.Series(out, index=pd.Index(da["replica"].values, name="replica"), name=name)
+
+    def condition_accuracy_table(self):
+        """Long table of the last checkpoint's evaluation-set accuracy per trial condition: one row per
+        (replica, condition) with the task, the condition's name, the factors and seed."""
+        import pandas as pd
+        if self.condition_accuracy is None or "conditions" not in self.replicas:
+            return pd.DataFrame(columns=["replica", "task", "condition", "accuracy"])
+        last = self.condition_accuracy.isel(step=-1).values
+        rows = []
+        for m, rid in enumerate(self.condition_accuracy["replica"].values):
+            joined = self.replicas.loc[rid, "conditions"]
+            for c, name in enumerate(joined.split("; ") if joined else []):
+                rows.append({"replica": int(rid), "task": self.replicas.loc[rid, "task"], "condition": name,
+                             "accuracy": last[m, c]})
+        df = pd.DataFrame(rows, columns=["replica", "task", "condition", "accuracy"])
+        cols = [c for c in self.condition_columns() if c in self.replicas and c != "task"]
+        return df.merge(self.replicas[cols], left_on="replica", right_index=True, how="left")
 
     # ---- weights -----------------------------------------------------------------------------
     def read_weights(self, field, checkpoint=-1):
@@ -150,6 +191,49 @@ class WeightGroup:
 
     def __repr__(self):
         return f"<WeightGroup {self.name}: {len(self.replica_ids)} replicas, {self.n_checkpoints} checkpoints>"
+
+
+def _zip_key_columns(keys, axes):
+    """The /replicas columns of the swept keys of one [[sweep.zip]] table (the writer's naming:
+    task.name -> task, a known parameter by its own name, else the key with '.' -> '_')."""
+    cols = []
+    for key in keys:
+        names = ["task"] if key == "task.name" else [key, key.split(".", 1)[-1], key.replace(".", "_")]
+        col = next((n for n in names if n in axes), None)
+        if col is not None and col not in cols:
+            cols.append(col)
+    return cols
+
+
+def _add_zip_factors(run):
+    """Sets run.factors: the axes, with the axes of each [[sweep.zip]] table joined into one factor."""
+    run.factors = list(run.axes)
+    try:
+        import tomllib
+        sweep = tomllib.loads(run.attrs.get("sweep_text", "")).get("sweep", {})
+    except Exception:  # no tomllib (Python < 3.11) or a text it cannot read: axes stay separate
+        return
+    zips = sweep.get("zip", [])
+    zips = [zips] if isinstance(zips, dict) else zips
+    for table in zips:
+        if not isinstance(table, dict):
+            continue
+        cols = _zip_key_columns(list(table), run.axes)
+        if len(cols) < 2:
+            continue
+        name = " & ".join(cols)
+        labels = [", ".join(f"{c}={_format(v)}" for c, v in zip(cols, row))
+                  for row in run.replicas[cols].itertuples(index=False)]
+        run.replicas[name] = labels
+        run.factor_levels[name] = list(dict.fromkeys(labels))  # replicas are in sweep order
+        run.zip_groups[name] = cols
+        at = min(run.factors.index(c) for c in cols)
+        run.factors = [f for f in run.factors if f not in cols]
+        run.factors.insert(min(at, len(run.factors)), name)
+
+
+def _format(value):
+    return f"{value:g}" if isinstance(value, (float, np.floating)) else str(value)
 
 
 def _open(path):
@@ -268,8 +352,18 @@ def load(path):
             declared = str(_attr(f["history/loss"].attrs.get("coordinates", ""))).split()
         run.axes = [a for a in declared if a != "seed" and a in run.replicas]
 
+        _add_zip_factors(run)
         run.history = _read_metrics(f, "history", run, replica_ids)
         run.checkpoints = _read_metrics(f, "checkpoints", run, replica_ids)
+        by_condition = f.get("checkpoints/eval_accuracy_by_condition")
+        if by_condition is not None and run.checkpoints.sizes.get("step"):
+            n = run.checkpoints.sizes["step"]
+            try:
+                run.condition_accuracy = xr.DataArray(
+                    np.asarray(by_condition[:n], dtype=float), dims=("step", "replica", "condition"),
+                    coords={"step": run.checkpoints["step"].values, "replica": replica_ids})
+            except (OSError, RuntimeError, ValueError) as e:
+                run.problems.append(f"/checkpoints/eval_accuracy_by_condition could not be read ({e})")
 
         weights = f.get("checkpoints/weights")
         if weights is not None:

@@ -60,7 +60,10 @@ CudaDeviceInfo query_cuda_device();
 // Builds a backend: kind "cpu", "cuda" or "auto" (CUDA when usable, else CPU). `why` receives one
 // line saying which backend was chosen and why. Throws ConfigError for an unknown kind, and
 // std::runtime_error when "cuda" is asked for but cannot be used.
-std::unique_ptr<Backend> make_backend(const std::string& kind, const BackendOptions& options, std::string* why);
+// `why` says in plain words which backend was chosen; `detail`, when given, the device query's own
+// error when `auto` found no usable CUDA device (empty otherwise).
+std::unique_ptr<Backend> make_backend(const std::string& kind, const BackendOptions& options, std::string* why,
+                                      std::string* detail = nullptr);
 
 std::unique_ptr<Backend> make_cpu_backend(const BackendOptions& options);
 // Throws std::runtime_error naming the CUDA error when no device is usable (or CUDA is not built).

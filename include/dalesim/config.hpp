@@ -177,6 +177,7 @@ struct Sweep {
   std::string source_path;  // may be empty when parsed from text
   std::string source_text;  // the sweep file verbatim
   std::vector<std::string> axis_keys;  // swept keys in declared order ("seed" included when swept)
+  std::vector<std::vector<std::string>> axis_groups;  // axis_keys by axis: a [[sweep.zip]] group is one
   std::vector<ReplicaConfig> replicas;
   std::string resolved_text;  // the base config after defaults, as TOML, for the output file
 };

@@ -120,6 +120,12 @@ struct Diagnostics {
   double validation_accuracy = std::numeric_limits<double>::quiet_NaN();
   double test_loss = std::numeric_limits<double>::quiet_NaN();
   double test_accuracy = std::numeric_limits<double>::quiet_NaN();
+  // The fixed evaluation set of every task (kEvalTrials trials seeded apart from training, see
+  // train/driver.hpp): loss, accuracy, and the accuracy over the trials of each of the task's
+  // conditions (empty for tasks without conditions; NaN for a condition without trials).
+  double eval_loss = std::numeric_limits<double>::quiet_NaN();
+  double eval_accuracy = std::numeric_limits<double>::quiet_NaN();
+  std::vector<double> eval_accuracy_by_condition;
   // Rich vs lazy (Liu et al. 2024), on a fixed probe batch against step 0: cosine similarity of
   // the last step's activity kernels H H^T, the fraction of (t, trial, unit) entries whose
   // active/silent state is unchanged, and the fraction of units whose whole pattern is unchanged.
@@ -161,6 +167,7 @@ struct ReplicaRow {
   const ReplicaConfig* config = nullptr;
   int n_inputs = 0, n_outputs = 0, n_steps = 0;  // n_steps: time steps T of one trial
   double baseline_loss = 0, chance_accuracy = 0;
+  std::vector<std::string> conditions;  // the task's condition names (Task::condition_names)
 };
 
 // The output file of a run. Crash-safe: appended rows are held in memory and written at commits
@@ -216,6 +223,7 @@ struct RunFile {
   int format_version = 0;
   std::string status;  // "running" or "complete"
   std::string sweep_text, resolved_config, command_line, backend, device, git_hash, engine_version;
+  std::string sweep_axes;  // the /replicas columns of the swept keys, space-separated
   int n_replicas = 0;
   // /replicas columns: numeric ones as doubles, string ones as strings.
   std::vector<std::string> numeric_column_names, string_column_names;

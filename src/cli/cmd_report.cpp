@@ -103,6 +103,7 @@ int run_python(const std::vector<std::string>& args, const std::string& package_
 Action add_report_command(CLI::App& app) {
   struct Opts {
     std::string input, output, python;
+    double beat_baseline = 0;
   };
   auto o = std::make_shared<Opts>();
   CLI::App* cmd = app.add_subcommand(
@@ -110,7 +111,10 @@ Action add_report_command(CLI::App& app) {
   cmd->add_option("file", o->input, "dalesim HDF5 output (complete or still running)")->required();
   cmd->add_option("-o,--output", o->output, "HTML file to write")->required();
   cmd->add_option("--python", o->python, "Python interpreter (default: $DALESIM_PYTHON, /usr/bin/python3, python3)");
-  return [o]() {
+  CLI::Option* beat = cmd->add_option("--beat-baseline", o->beat_baseline,
+                  "only the replicas whose final loss is at most (1 - X) x their task's baseline loss (X in [0, 1))");
+  return [o, beat]() {
+    const bool filter = beat->count() > 0;
     if (!fs::exists(o->input)) throw InputError("no such file: " + o->input);
     // The engine's reader reads the whole file first, as `inspect` does: a damaged file (a flipped
     // bit) is refused here rather than drawn from whatever parts still read.
@@ -124,9 +128,18 @@ Action add_report_command(CLI::App& app) {
     if (!fs::is_directory(dir))
       throw ConfigError("--output", o->output, "a file in an existing directory",
                         "directory " + dir.string() + " does not exist");
+    if (filter && !(o->beat_baseline >= 0 && o->beat_baseline < 1))
+      throw ConfigError("--beat-baseline", format_value(Value{o->beat_baseline}), "a fraction in [0, 1)",
+                        "0.1 keeps the replicas whose final loss is at most 90% of their task's baseline");
     const std::string python = find_python(o->python);
     const std::string package_dir = find_package_dir();
-    const int code = run_python({python, "-m", "dalesim_analysis", "report", o->input, "-o", o->output}, package_dir);
+    std::vector<std::string> args = {python, "-m", "dalesim_analysis", "report", o->input, "-o", o->output};
+    if (filter) {
+      char value[32];
+      std::snprintf(value, sizeof value, "%.17g", o->beat_baseline);
+      args.insert(args.end(), {"--beat-baseline", value});
+    }
+    const int code = run_python(args, package_dir);
     if (code == 0) return 0;
     if (code == 2) throw InputError("report: " + o->input + " could not be read (see above)");
     if (code == 3)

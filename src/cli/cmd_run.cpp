@@ -115,7 +115,7 @@ Action add_run_command(CLI::App& app, const std::string& command_line) {
   struct Opts {
     std::string sweep, output, backend = "auto", shard;
     int threads = 0;
-    bool force = false, quiet = false, resume = false;
+    bool force = false, quiet = false, resume = false, verbose = false;
   };
   auto o = std::make_shared<Opts>();
   CLI::App* cmd = app.add_subcommand("run", "train every replica of a sweep and write one HDF5 file");
@@ -129,6 +129,8 @@ Action add_run_command(CLI::App& app, const std::string& command_line) {
                 "continue the unfinished run in the output file from its last save point (the same sweep file); "
                 "a finished one is left as it is, a missing one is started");
   cmd->add_flag("-q,--quiet", o->quiet, "no summary table");
+  cmd->add_flag("-v,--verbose", o->verbose, "also say why no GPU was used (the CUDA error) and how many trial "
+                "sequences the replicas share");
   cmd->add_option("--shard", o->shard,
                   "train only shard K/N (0 <= K < N) of the replicas, balanced by estimated cost; default: "
                   "the Slurm array task (SLURM_ARRAY_TASK_ID - SLURM_ARRAY_TASK_MIN of SLURM_ARRAY_TASK_COUNT) "
@@ -170,6 +172,7 @@ Action add_run_command(CLI::App& app, const std::string& command_line) {
     ro.n_threads = o->threads;
     ro.command_line = command_line;
     ro.progress = isatty(STDERR_FILENO);
+    ro.verbose = o->verbose;
     if (shard) {
       ro.shard_index = shard->index;
       ro.shard_count = shard->count;
@@ -179,13 +182,14 @@ Action add_run_command(CLI::App& app, const std::string& command_line) {
       std::cerr << "dalesim: sweep \"" << sweep.name << "\": " << shard_text << ": " << sweep.replicas.size()
                 << " of " << whole.replicas.size() << " replicas, " << pct << " of the estimated cost\n";
     } else {
-      std::cerr << "dalesim: sweep \"" << sweep.name << "\": " << sweep.replicas.size() << " replicas\n";
+      std::cerr << "dalesim: sweep \"" << sweep.name << "\": " << sweep.replicas.size()
+                << (sweep.replicas.size() == 1 ? " replica\n" : " replicas\n");
     }
     const RunResult res = run_sweep(sweep, ro, std::cerr);
     if (res.interrupted_by) {
       std::fprintf(stderr,
-                   "dalesim: stopped by %s after step %lld of %s; continue with the same command and --resume "
-                   "(exit code %d)\n",
+                   "dalesim: stopped by %s after %lld training steps of %s; continue with the same command and "
+                   "--resume (exit code %d)\n",
                    res.interrupted_by == SIGINT    ? "SIGINT"
                    : res.interrupted_by == SIGTERM ? "SIGTERM"
                    : res.interrupted_by == SIGHUP  ? "SIGHUP"
@@ -196,8 +200,8 @@ Action add_run_command(CLI::App& app, const std::string& command_line) {
     }
     int n_div = 0;
     for (auto s : res.status) n_div += s == ReplicaStatus::diverged;
-    std::printf("wrote %s: %zu replicas (%d diverged) in %.1f s\n", o->output.c_str(), sweep.replicas.size(), n_div,
-                res.seconds);
+    std::printf("wrote %s: %zu replica%s (%d diverged) in %.1f s\n", o->output.c_str(), sweep.replicas.size(),
+                sweep.replicas.size() == 1 ? "" : "s", n_div, res.seconds);
     if (!o->quiet) print_condition_summary(sweep, res, std::cout);
     return 0;
   };
@@ -220,9 +224,15 @@ Action add_validate_command(CLI::App& app) {
     }
     std::printf("sweep \"%s\": %zu replicas, %zu shape%s\n", sweep.name.c_str(), sweep.replicas.size(), shapes.size(),
                 shapes.size() == 1 ? "" : "s");
+    // One entry per axis: the keys of a [[sweep.zip]] table vary together, as one factor.
     std::printf("axes:");
-    for (const auto& k : sweep.axis_keys) std::printf(" %s", k.c_str());
-    std::printf("%s\n", sweep.axis_keys.empty() ? " (none)" : "");
+    for (const auto& group : sweep.axis_groups) {
+      std::string entry;
+      for (const auto& k : group) entry += (entry.empty() ? "" : " + ") + k;
+      std::printf(" %s%s", group.size() > 1 ? ("(" + entry + ", zipped)").c_str() : entry.c_str(),
+                  &group == &sweep.axis_groups.back() ? "" : ",");
+    }
+    std::printf("%s\n", sweep.axis_groups.empty() ? " (none)" : "");
     for (const auto& s : shapes) std::printf("  shape %s\n", s.c_str());
     std::printf("estimated training memory: %s\n", format_bytes(bytes).c_str());
     return 0;

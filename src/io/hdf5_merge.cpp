@@ -40,6 +40,8 @@ const std::pair<const char*, double Diagnostics::*> kCheckpointMembers[] = {
     {"validation_accuracy", &Diagnostics::validation_accuracy},
     {"test_loss", &Diagnostics::test_loss},
     {"test_accuracy", &Diagnostics::test_accuracy},
+    {"eval_loss", &Diagnostics::eval_loss},
+    {"eval_accuracy", &Diagnostics::eval_accuracy},
     {"rep_alignment", &Diagnostics::rep_alignment},
     {"sign_similarity", &Diagnostics::sign_similarity},
     {"units_unchanged", &Diagnostics::units_unchanged},
@@ -112,6 +114,17 @@ void check_known_metrics(const Input& in, const char* group_name, const Members&
       throw InputError(in.path + ": /" + group_name + "/" + name +
                        " is a metric this dalesim does not know; merge with the dalesim that wrote the file");
   }
+}
+
+// The names of a /replicas/conditions entry ("a; b; c"; empty: none).
+std::vector<std::string> split_conditions(const std::string& joined) {
+  std::vector<std::string> names;
+  for (std::size_t at = 0; !joined.empty() && at <= joined.size();) {
+    const std::size_t end = std::min(joined.find("; ", at), joined.size());
+    names.push_back(joined.substr(at, end - at));
+    at = end + 2;
+  }
+  return names;
 }
 
 ReplicaStatus parse_status(const std::string& s, const std::string& path) {
@@ -225,10 +238,12 @@ MergeResult merge_run_files(const std::vector<std::string>& inputs, const std::s
     const auto base = g.open_dataset("baseline_loss").read_doubles();
     const auto chance = g.open_dataset("chance_accuracy").read_doubles();
     const auto st = g.open_dataset("status").read_strings();
+    const auto conditions =
+        g.is_dataset("conditions") ? g.open_dataset("conditions").read_strings() : std::vector<std::string>(x.target.size());
     for (std::size_t m = 0; m < x.target.size(); ++m) {
       const std::size_t r = x.target[m];
       rows[r] = ReplicaRow{&sweep.replicas[r], static_cast<int>(n_in[m]), static_cast<int>(n_out[m]),
-                           static_cast<int>(T[m]), base[m], chance[m]};
+                           static_cast<int>(T[m]), base[m], chance[m], split_conditions(conditions[m])};
       status[r] = parse_status(st[m], x.path);
       diverged_step[r] = div[m];
     }
@@ -269,6 +284,13 @@ MergeResult merge_run_files(const std::vector<std::string>& inputs, const std::s
           std::vector<double> v(Rk);
           g.open_dataset(name).read_block(H5T_NATIVE_DOUBLE, {c, 0}, {1, Rk}, v.data());
           for (std::size_t m = 0; m < Rk; ++m) diag[x.target[m]].*member = v[m];
+        }
+        if (g.is_dataset("eval_accuracy_by_condition")) {
+          const h5::Dataset ds = g.open_dataset("eval_accuracy_by_condition");
+          const std::size_t K = ds.dims().at(2);
+          std::vector<double> v(Rk * K);
+          ds.read_block(H5T_NATIVE_DOUBLE, {c, 0, 0}, {1, Rk, K}, v.data());
+          for (std::size_t m = 0; m < Rk; ++m) diag[x.target[m]].eval_accuracy_by_condition.assign(v.begin() + m * K, v.begin() + (m + 1) * K);
         }
         std::map<std::int64_t, std::size_t> local;  // global id -> merged position
         for (std::size_t m = 0; m < Rk; ++m) local[x.ids[m]] = x.target[m];

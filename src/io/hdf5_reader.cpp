@@ -95,6 +95,7 @@ RunFile read_run_file(const std::string& path) {
     run.status = string_or_empty(file, "status");
     run.sweep_text = string_or_empty(file, "sweep_text");
     run.resolved_config = string_or_empty(file, "resolved_config");
+    run.sweep_axes = string_or_empty(file, "sweep_axes");
     run.command_line = string_or_empty(file, "command_line");
     run.backend = string_or_empty(file, "backend");
     run.device = string_or_empty(file, "device");

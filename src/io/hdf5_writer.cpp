@@ -114,6 +114,11 @@ const CheckpointField kCheckpointFields[] = {
     {"test_loss", &Diagnostics::test_loss, "loss on the task's whole test split (NaN for tasks without one)"},
     {"test_accuracy", &Diagnostics::test_accuracy,
      "accuracy on the task's whole test split (NaN for tasks without one or without accuracy)"},
+    {"eval_loss", &Diagnostics::eval_loss,
+     "loss on the replica's fixed evaluation set (256 trials seeded apart from training, the same at every "
+     "checkpoint)"},
+    {"eval_accuracy", &Diagnostics::eval_accuracy,
+     "accuracy on the replica's fixed evaluation set (NaN for tasks without accuracy)"},
     {"rep_alignment", &Diagnostics::rep_alignment,
      "cosine similarity of H H^T (last-step activity on a fixed probe batch) now vs at step 0"},
     {"sign_similarity", &Diagnostics::sign_similarity,
@@ -338,6 +343,21 @@ void Hdf5Writer::create_checkpoint_groups(const std::vector<ReplicaRow>& rows, c
     checkpoints_.push_back(std::move(ds));
   }
   write_coordinates(ckpt, columns, coordinates, checkpoint_replica, checkpoints_);
+  for (const auto& row : rows) n_conditions_ = std::max(n_conditions_, row.conditions.size());
+  if (n_conditions_ > 0) {
+    by_condition_ = make_extendible(ckpt, "eval_accuracy_by_condition", H5T_IEEE_F64LE, 8, {R_, n_conditions_},
+                                    row_chunk(R_ * n_conditions_, 8)[0] == 1
+                                        ? h5::Dims{1, R_, n_conditions_}
+                                        : h5::Dims{row_chunk(R_ * n_conditions_, 8)[0], R_, n_conditions_},
+                                    "accuracy on the fixed evaluation set over the trials of each condition of the "
+                                    "replica's task (names: /replicas/conditions; NaN past the task's conditions)",
+                                    "fraction");
+    by_condition_.attach_scale(checkpoint_step_, 0);
+    by_condition_.attach_scale(checkpoint_replica, 1);
+    by_condition_.set_label(0, "checkpoint");
+    by_condition_.set_label(1, "replica");
+    by_condition_.set_label(2, "condition");
+  }
 
   std::map<std::tuple<int, int, int>, std::size_t> index;  // (N, I, O) -> position in shapes_
   for (std::size_t r = 0; r < rows.size(); ++r) {
@@ -446,6 +466,10 @@ Hdf5Writer::Hdf5Writer(const std::string& path) : path_(path) {
   const h5::Group ckpt = file_.open_group("checkpoints");
   checkpoint_step_ = open_extendible(ckpt, "step");
   for (const auto& f : kCheckpointFields) checkpoints_.push_back(open_extendible(ckpt, f.name));
+  if (ckpt.is_dataset("eval_accuracy_by_condition")) {
+    by_condition_ = open_extendible(ckpt, "eval_accuracy_by_condition");
+    n_conditions_ = by_condition_.dims().at(2);
+  }
   const h5::Group weights = ckpt.open_group("weights");
   for (const std::string& name : weights.child_names()) {
     ShapeGroup g;
@@ -517,6 +541,14 @@ void Hdf5Writer::append_checkpoint(std::int64_t step, const std::vector<Diagnost
   for (std::size_t k = 0; k < checkpoints_.size(); ++k) {
     for (std::size_t r = 0; r < R_; ++r) row[r] = diag[r].*kCheckpointFields[k].member;
     checkpoints_[k].append_row(H5T_NATIVE_DOUBLE, row.data());
+  }
+  if (n_conditions_ > 0) {
+    std::vector<double> block(R_ * n_conditions_, std::numeric_limits<double>::quiet_NaN());
+    for (std::size_t r = 0; r < R_; ++r) {
+      const std::vector<double>& a = diag[r].eval_accuracy_by_condition;
+      std::copy(a.begin(), a.begin() + std::min(a.size(), n_conditions_), block.begin() + r * n_conditions_);
+    }
+    by_condition_.append_row(H5T_NATIVE_DOUBLE, block.data());
   }
   const float nan = std::numeric_limits<float>::quiet_NaN();
   std::vector<float> buf;
@@ -653,6 +685,7 @@ void Hdf5Writer::truncate(std::size_t history_rows, std::size_t checkpoint_rows)
   for (h5::Dataset& ds : history_) cut(ds, history_rows);
   cut(checkpoint_step_, checkpoint_rows);
   for (h5::Dataset& ds : checkpoints_) cut(ds, checkpoint_rows);
+  if (n_conditions_ > 0) cut(by_condition_, checkpoint_rows);
   for (ShapeGroup& g : shapes_)
     for (h5::Dataset* ds : {&g.W_rec, &g.W_dale, &g.W_free, &g.W_in, &g.W_out, &g.b, &g.b_out, &g.alpha,
                             &g.alpha_units, &g.singular_values, &g.logw_hist_e, &g.logw_hist_i})
@@ -668,6 +701,7 @@ void Hdf5Writer::close() {
       ds->close();
   for (auto* list : {&history_, &checkpoints_})
     for (h5::Dataset& ds : *list) ds.close();
+  if (n_conditions_ > 0) by_condition_.close();
   for (h5::Dataset* ds : {&status_, &diverged_step_, &history_step_, &checkpoint_step_}) ds->close();
   for (ShapeGroup& g : shapes_) g.group.close();
   file_.close();

@@ -63,6 +63,8 @@ class Hdf5Writer {
   h5::Dataset status_, diverged_step_;
   h5::Dataset history_step_, checkpoint_step_;
   std::vector<h5::Dataset> history_, checkpoints_;  // in kHistoryFields / kCheckpointFields order
+  h5::Dataset by_condition_;     // /checkpoints/eval_accuracy_by_condition, when n_conditions_ > 0
+  std::size_t n_conditions_ = 0;  // its last axis: the most conditions of any replica's task
   std::vector<ShapeGroup> shapes_;
 };
 

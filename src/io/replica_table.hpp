@@ -4,11 +4,13 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <map>
 #include <set>
 #include <string>
 #include <vector>
 
 #include "dalesim/history.hpp"
+#include "dalesim/task.hpp"
 #include "io/h5.hpp"
 
 namespace dalesim::replica_table {
@@ -74,6 +76,17 @@ inline Column axis_column(const std::string& key, const std::string& name, const
   return c;
 }
 
+// "key=value; ..." of every parameter of a task: its registry defaults overridden by the config.
+inline std::string task_params_text(const TaskConfig& task) {
+  std::map<std::string, Value> params = task.params;
+  for (const TaskInfo& t : task_registry())
+    if (t.name == task.name)
+      for (const ParamSpec& p : t.params) params.emplace(p.key, p.default_value);
+  std::string text;
+  for (const auto& [key, value] : params) text += (text.empty() ? "" : "; ") + key + "=" + format_value(value);
+  return text;
+}
+
 inline std::vector<Column> replica_columns(const Sweep& sweep, const std::vector<ReplicaRow>& rows) {
   std::vector<Column> cols;
   auto num = [&](Column::Kind kind, const char* name, const char* description, const char* units, auto get) {
@@ -110,7 +123,13 @@ inline std::vector<Column> replica_columns(const Sweep& sweep, const std::vector
   str("alpha_per", "mix: one alpha per network or per presynaptic neuron", [](RR, RC r) { return to_string(r.model.alpha_per); });
   str("alpha_form", "mix: alpha = sigmoid(a) (sigmoid) or alpha projected onto [0, 1] (clamp)",
       [](RR, RC r) { return to_string(r.model.alpha_form); });
-  num(Column::f64, "e_fraction", "fraction of excitatory units", "", [](RR, RC r) { return r.model.e_fraction; });
+  // The fraction used: n_exc / n_units when model.ei_ratio sets n_exc, else model.e_fraction (dann:
+  // the fraction of its excitatory population).
+  num(Column::f64, "e_fraction", "fraction of excitatory units (n_exc / n_units when set by model.ei_ratio)", "",
+      [](RR, RC r) {
+        return r.model.ei_ratio > 0 && !r.model.dann_part() ? static_cast<double>(r.model.n_exc()) / r.model.n_units
+                                                             : r.model.e_fraction;
+      });
   num(Column::f64, "tau_e", "time constant of excitatory units", "ms", [](RR, RC r) { return r.model.tau_e; });
   num(Column::f64, "tau_i", "time constant of inhibitory units", "ms", [](RR, RC r) { return r.model.tau_i; });
   num(Column::f64, "dt", "Euler step", "ms", [](RR, RC r) { return r.model.dt; });
@@ -133,10 +152,21 @@ inline std::vector<Column> replica_columns(const Sweep& sweep, const std::vector
   num(Column::u64, "data_seed", "seed of the task batches", "", [](RR, RC r) { return r.data_seed; });
   num(Column::u64, "noise_seed", "seed of the recurrent noise", "", [](RR, RC r) { return r.noise_seed; });
   str("task", "task name", [](RR, RC r) { return r.task.name; });
+  str("task_params",
+      "every parameter of the replica's task, defaults included: 'key=value; ...' (values as in a sweep file)",
+      [](RR, RC r) { return task_params_text(r.task); });
   num(Column::i32, "batch", "trials per batch", "", [](RR, RC r) { return r.task.batch; });
   num(Column::f64, "baseline_loss", "loss of the trivial predictor (the baseline to beat)", "",
       [](RR w, RC) { return w.baseline_loss; });
   num(Column::f64, "chance_accuracy", "accuracy at chance", "fraction", [](RR w, RC) { return w.chance_accuracy; });
+  str("conditions",
+      "the task's trial conditions, '; '-separated, in the order of the last axis of "
+      "/checkpoints/eval_accuracy_by_condition (empty: none)",
+      [](RR w, RC) {
+        std::string joined;
+        for (const std::string& c : w.conditions) joined += (joined.empty() ? "" : "; ") + c;
+        return joined;
+      });
   str("status", "running, complete or diverged", [](RR, RC) { return "running"; });
   num(Column::i64, "diverged_step", "step at which the replica diverged (-1: never)", "", [](RR, RC) { return -1; });
 

@@ -280,6 +280,9 @@ std::string emit_resolved(const std::string& name, const ReplicaConfig& base, co
                           const std::vector<Axis>& axes, const toml::table* sweep) {
   std::ostringstream os;
   std::string section;
+  bool task_swept = false;
+  for (const Axis& a : axes)
+    for (const std::string& key : a.keys) task_swept = task_swept || key == "task.name";
   for (const KeySpec& k : config_keys()) {
     const auto dot = k.key.find('.');
     const std::string sec = dot == std::string::npos ? "" : k.key.substr(0, dot);
@@ -287,6 +290,10 @@ std::string emit_resolved(const std::string& name, const ReplicaConfig& base, co
     if (sec != section) os << "\n[" << (section = sec) << "]\n";
     if (k.key == "name") {
       os << "name = " << toml_value(name) << "\n";
+    } else if (k.key == "task.name" && task_swept) {
+      // No base task ran: each replica's task and all of its parameters are in /replicas.
+      os << "# name: swept (see [sweep]); each replica's task is /replicas/task, its parameters "
+            "/replicas/task_params\n";
     } else if (k.key.find("_seed") != std::string::npos && !given.count(k.key)) {
       // Derived seeds are uint64 (may not fit a TOML int) and vary with seed: a comment suffices.
       const std::string stream = k.key.substr(0, k.key.find('_'));
@@ -296,7 +303,7 @@ std::string emit_resolved(const std::string& name, const ReplicaConfig& base, co
       os << "# lr_alpha: same as lr\n";
     } else {
       os << leaf << " = " << toml_value(keys::get_value(base, k.key)) << "\n";
-      if (k.key == "task.batch") {  // the task's own parameters follow its name and batch
+      if (k.key == "task.batch" && !task_swept) {  // the task's own parameters follow its name and batch
         std::map<std::string, Value> params = base.task.params;
         for (const TaskInfo& t : task_registry())
           if (t.name == base.task.name)
@@ -328,7 +335,31 @@ std::string emit_resolved(const std::string& name, const ReplicaConfig& base, co
   return os.str();
 }
 
-Sweep parse_sweep_impl(const std::string& text, const std::string& origin, const std::string& default_name) {
+// A relative task.path (file task) or task.dir (seqmnist) is read from the sweep file's folder,
+// wherever dalesim runs: the replica's value is replaced by that path. A missing one is refused,
+// naming the folder searched.
+void resolve_data_path(ReplicaConfig& c, const std::filesystem::path& folder) {
+  namespace fs = std::filesystem;
+  const std::string key = c.task.name == "file" ? "path" : c.task.name == "seqmnist" ? "dir" : "";
+  if (key.empty()) return;
+  auto it = c.task.params.find(key);
+  if (it == c.task.params.end() || !std::holds_alternative<std::string>(it->second)) return;
+  const std::string value = std::get<std::string>(it->second);
+  if (value.empty() || fs::path(value).is_absolute()) return;
+  const fs::path base = fs::absolute(folder.empty() ? fs::path(".") : folder).lexically_normal();
+  const fs::path resolved = (base / value).lexically_normal();
+  std::error_code ec;
+  if (!fs::exists(resolved, ec))
+    throw ConfigError("task." + key, format_value(it->second),
+                      c.task.name == "file" ? "an existing HDF5 file" : "an existing folder of IDX files",
+                      "a relative path is read from the sweep file's folder " + base.string() + ": " +
+                          resolved.string() + " does not exist");
+  it->second = Value{resolved.string()};
+}
+
+// `data_folder`: where relative data paths are read from (the sweep file's folder; null: as given).
+Sweep parse_sweep_impl(const std::string& text, const std::string& origin, const std::string& default_name,
+                       const std::filesystem::path* data_folder = nullptr) {
   const toml::table root = parse_toml(text, origin);
 
   Sweep out;
@@ -389,6 +420,7 @@ Sweep parse_sweep_impl(const std::string& text, const std::string& origin, const
       given[a.keys[j]] = a.sources[j];  // the grid wins over the base value
       out.axis_keys.push_back(a.keys[j]);
     }
+    out.axis_groups.push_back(a.keys);
     if (a.size() > max_replicas / n_replicas)
       throw ConfigError("sweep", "more than " + std::to_string(max_replicas) + " replicas",
                         "at most " + std::to_string(max_replicas) + " replicas", "split the sweep into several files");
@@ -414,6 +446,7 @@ Sweep parse_sweep_impl(const std::string& text, const std::string& origin, const
     if (own != per_task.end())
       for (const auto& [param, v] : own->second)
         if (!axis_keys.count("task." + param)) cfg.task.params[param] = v;  // an axis still wins
+    if (data_folder) resolve_data_path(cfg, *data_folder);
     keys::resolve_replica(cfg, given, checked_tasks);
     out.replicas.push_back(std::move(cfg));
   }
@@ -491,7 +524,8 @@ Sweep load_sweep_file(const std::string& path) {
   }
   text.resize(got);
   std::string stem = std::filesystem::path(path).stem().string();
-  Sweep s = parse_sweep_impl(text, path, stem.empty() ? "sweep" : stem);
+  const std::filesystem::path folder = std::filesystem::path(path).parent_path();
+  Sweep s = parse_sweep_impl(text, path, stem.empty() ? "sweep" : stem, &folder);
   s.source_path = path;
   return s;
 }

@@ -5,26 +5,29 @@
 
 namespace dalesim {
 
-std::unique_ptr<Backend> make_backend(const std::string& kind, const BackendOptions& options, std::string* why) {
+std::unique_ptr<Backend> make_backend(const std::string& kind, const BackendOptions& options, std::string* why,
+                                      std::string* detail) {
   auto say = [&](const std::string& s) {
     if (why) *why = s;
   };
   if (kind == "cpu") {
-    say("backend cpu (requested)");
+    say("using the CPU (--backend cpu)");
     return make_cpu_backend(options);
   }
   if (kind != "cuda" && kind != "auto") throw ConfigError("--backend", kind, "cpu, cuda, auto");
   const CudaDeviceInfo dev = query_cuda_device();
   if (kind == "cuda") {
     if (!dev.usable) throw std::runtime_error("--backend cuda: no usable CUDA device (" + dev.reason + ")");
-    say("backend cuda (requested): " + dev.name);
+    say("using the GPU " + dev.name + " (--backend cuda)");
     return make_cuda_backend(options);
   }
   if (dev.usable) {
-    say("backend cuda (auto: device " + dev.name + ")");
+    say("using the GPU " + dev.name);
     return make_cuda_backend(options);
   }
-  say("backend cpu (auto: no usable CUDA device: " + dev.reason + ")");
+  // The usual case on a machine without a GPU: said plainly, the CUDA error kept for -v.
+  say("no GPU found; using the CPU");
+  if (detail) *detail = "CUDA device query: " + dev.reason;
   return make_cpu_backend(options);
 }
 

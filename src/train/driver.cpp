@@ -16,6 +16,7 @@
 #include "diagnostics/diagnostics.hpp"
 #include "diagnostics/geometry.hpp"
 #include "diagnostics/probe.hpp"
+#include "train/evaluation.hpp"
 #include "train/interrupt.hpp"
 #include "train/progress.hpp"
 
@@ -159,15 +160,16 @@ RunResult run_sweep(const Sweep& sweep, const RunOptions& options, std::ostream&
   BackendOptions bopt;
   bopt.n_threads = options.n_threads;
   RunResult result;
-  std::unique_ptr<Backend> backend = make_backend(options.backend, bopt, &result.backend_line);
+  std::unique_ptr<Backend> backend = make_backend(options.backend, bopt, &result.backend_line, &result.backend_detail);
   const int n_threads = options.n_threads > 0 ? options.n_threads : static_cast<int>(std::thread::hardware_concurrency());
 
   std::vector<ReplicaRow> rows(R);
   std::vector<ReplicaModel> models(R);
   parallel_for(R, n_threads, [&](int r) {
     const Task& task = *plan.tasks[plan.stream_of[r]];
-    rows[r] = ReplicaRow{&sweep.replicas[r], task.n_inputs(), task.n_outputs(), task.n_steps(), task.baseline_loss(),
-                         task.chance_accuracy()};
+    rows[r] = ReplicaRow{&sweep.replicas[r], task.n_inputs(),       task.n_outputs(),
+                         task.n_steps(),      task.baseline_loss(), task.chance_accuracy(),
+                         task.condition_names()};
     models[r] = init_replica(sweep.replicas[r], task.n_inputs(), task.n_outputs());
   });
   // The references of the diagnostics, from the initial models (a resumed run draws them again):
@@ -180,6 +182,16 @@ RunResult run_sweep(const Sweep& sweep, const RunOptions& options, std::ostream&
   std::vector<ProbeActivity> probe0(R);
   parallel_for(R, n_threads, [&](int r) { probe0[r] = probe_activity(models[r], probes[plan.stream_of[r]]); });
 
+  // The fixed evaluation set of every data stream, scored at each checkpoint.
+  std::vector<const Task*> eval_tasks;
+  std::vector<int> eval_batch;
+  std::vector<std::uint64_t> eval_seed;
+  for (std::size_t s = 0; s < plan.tasks.size(); ++s) {
+    eval_tasks.push_back(plan.tasks[s].get());
+    eval_batch.push_back(plan.stream_cfg[s]->task.batch);
+    eval_seed.push_back(plan.stream_cfg[s]->data_seed);
+  }
+
   // A resumed run continues from the training state of its last save point.
   ResumePoint resume_point;
   if (options.resume) resume_point = read_resume_point(options.output, models);
@@ -190,7 +202,7 @@ RunResult run_sweep(const Sweep& sweep, const RunOptions& options, std::ostream&
     // `auto` chose CUDA but the sweep needs something only the CPU backend has: fall back, saying why.
     if (options.backend != "auto" || backend->name() == "cpu") throw;
     backend = make_cpu_backend(bopt);
-    result.backend_line = "backend cpu (auto: the CUDA backend cannot run this sweep: " + std::string(e.what()) + ")";
+    result.backend_line = "using the CPU: the CUDA backend cannot run this sweep (" + std::string(e.what()) + ")";
     backend->upload(models);
   }
 
@@ -207,10 +219,15 @@ RunResult run_sweep(const Sweep& sweep, const RunOptions& options, std::ostream&
   std::unique_ptr<HistoryWriter> writer =
       options.resume ? resume_hdf5_writer(options.output, resume_point, info)
                      : create_hdf5_writer(options.output, sweep, rows, info, options.overwrite);
-  log << result.backend_line << "; " << R << " replicas, " << plan.tasks.size() << " distinct batch stream"
-      << (plan.tasks.size() == 1 ? "" : "s") << ", " << tc.n_steps << " steps";
-  if (options.resume) log << ", resumed at step " << first_iteration;
+  auto count = [](std::size_t n, const char* one, const char* many) { return std::to_string(n) + " " + (n == 1 ? one : many); };
+  log << result.backend_line << "; " << count(R, "replica", "replicas") << ", " << count(tc.n_steps, "step", "steps");
+  if (options.resume) log << ", resumed with " << first_iteration << " of " << tc.n_steps << " steps done";
   log << "\n";
+  if (options.verbose) {
+    if (!result.backend_detail.empty()) log << "  " << result.backend_detail << "\n";
+    log << "  " << count(plan.tasks.size(), "sequence", "different sequences")
+        << " of training trials (replicas with the same task settings and data seed share one)\n";
+  }
 
   std::vector<Diagnostics> final_diag;
   auto checkpoint = [&](std::int64_t step) {
@@ -248,12 +265,24 @@ RunResult run_sweep(const Sweep& sweep, const RunOptions& options, std::ostream&
         }
     });
     evaluate_heldout(*backend, plan, n_threads, diag);
+    evaluate_fixed_set(*backend, eval_tasks, eval_batch, eval_seed, plan.stream_of, n_threads, diag);
     final_diag = diag;
     writer->append_checkpoint(step, diag, weights, &models);  // with the state to resume from
   };
   if (!options.resume) checkpoint(0);
 
   Progress progress(tc.n_steps, R, options.output + ".progress", options.progress, first_iteration);
+  // Losses of different tasks are not comparable: the progress log gives them per task.
+  std::vector<std::string> task_names;
+  std::vector<int> task_of(R);
+  for (int r = 0; r < R; ++r) {
+    const std::string& name = sweep.replicas[r].task.name;
+    auto at = std::find(task_names.begin(), task_names.end(), name);
+    if (at == task_names.end()) at = task_names.insert(task_names.end(), name);
+    task_of[r] = static_cast<int>(at - task_names.begin());
+  }
+  progress.set_tasks(task_names);
+  std::vector<double> task_loss(task_names.size());
   std::vector<Batch> batches(plan.tasks.size());
   std::vector<const Batch*> batch_of(R);
   for (int r = 0; r < R; ++r) batch_of[r] = &batches[plan.stream_of[r]];
@@ -281,6 +310,8 @@ RunResult run_sweep(const Sweep& sweep, const RunOptions& options, std::ostream&
       const std::vector<std::int64_t> div = backend->diverged_steps();
       double loss_sum = 0;
       int n_live = 0;
+      std::vector<int> task_live(task_names.size(), 0);
+      std::fill(task_loss.begin(), task_loss.end(), 0.0);
       n_div = 0;
       for (int r = 0; r < R; ++r) {
         if (div[r] >= 0) {
@@ -288,16 +319,20 @@ RunResult run_sweep(const Sweep& sweep, const RunOptions& options, std::ostream&
         } else if (std::isfinite(metrics[r].loss)) {
           loss_sum += metrics[r].loss;
           ++n_live;
+          task_loss[task_of[r]] += metrics[r].loss;
+          ++task_live[task_of[r]];
         }
       }
       if (n_live) mean_loss = loss_sum / n_live;
+      for (std::size_t k = 0; k < task_loss.size(); ++k)
+        task_loss[k] = task_live[k] ? task_loss[k] / task_live[k] : std::nan("");
     }
     const std::int64_t done = it + 1;
     if (done % tc.checkpoint_every == 0 || done == tc.n_steps) {
       backend->download(models);
       checkpoint(done);
     }
-    progress.update(it, mean_loss, n_div, log_row);
+    progress.update(it, mean_loss, n_div, log_row, task_loss);
     if (const int signal = stop_requested(); signal != 0 && done < tc.n_steps) {
       // Asked to stop: save where we are (no checkpoint row, so that a resumed run's file equals
       // an uninterrupted one) and leave the file unfinished.

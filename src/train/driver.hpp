@@ -20,6 +20,7 @@ struct RunOptions {
   int n_threads = 0;
   std::string command_line;
   bool progress = false;       // live progress line on stderr
+  bool verbose = false;        // also the CUDA device query's error and the trial streams (-v)
   // When the sweep is one shard of a larger one (see sweep/shard.hpp): recorded in the file.
   int shard_index = 0, shard_count = 0;  // shard_count 0: a whole run
   int sweep_n_replicas = 0;              // replicas of the whole sweep
@@ -32,6 +33,7 @@ struct RunResult {
   std::vector<std::int64_t> diverged_step;
   double seconds = 0;
   std::string backend_line;  // which backend was chosen and why
+  std::string backend_detail;  // the device query's error when auto chose the CPU
   // A run stopped by SIGINT/SIGTERM: the signal and the iteration it can be resumed from.
   int interrupted_by = 0;
   std::int64_t stopped_at = 0;

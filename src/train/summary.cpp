@@ -1,4 +1,5 @@
 // The per-condition summary printed after a run: replicas grouped by every swept axis but the seed.
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <map>
@@ -14,16 +15,24 @@ struct Acc {
   std::vector<double> loss, alpha;
 };
 
-std::string mean_sd(const std::vector<double>& xs) {
+// "mean [min, max]" of the replicas: the range, which stays within the quantity's own range and
+// says what a few seeds show (a standard deviation of two values says little and can pass 0 or 1).
+std::string mean_range(const std::vector<double>& xs) {
   if (xs.empty()) return "-";
-  double m = 0, s = 0;
-  for (double x : xs) m += x;
+  double m = 0, lo = xs[0], hi = xs[0];
+  for (double x : xs) m += x, lo = std::min(lo, x), hi = std::max(hi, x);
   m /= xs.size();
-  for (double x : xs) s += (x - m) * (x - m);
-  s = xs.size() > 1 ? std::sqrt(s / (xs.size() - 1)) : 0.0;
-  char buf[64];
-  std::snprintf(buf, sizeof buf, "%.4g +- %.2g", m, s);
+  char buf[80];
+  if (xs.size() == 1) std::snprintf(buf, sizeof buf, "%.4g", m);
+  else std::snprintf(buf, sizeof buf, "%.4g [%.3g, %.3g]", m, lo, hi);
   return buf;
+}
+
+// Final alphas both in [0, 0.1] and in [0.9, 1]: the mean describes no replica.
+bool bimodal(const std::vector<double>& alpha) {
+  bool low = false, high = false;
+  for (double a : alpha) low |= a <= 0.1, high |= a >= 0.9;
+  return low && high;
 }
 }  // namespace
 
@@ -53,15 +62,23 @@ void print_condition_summary(const Sweep& sweep, const RunResult& result, std::o
   size_t width = 9;
   for (const auto& l : order) width = std::max(width, l.size());
   char line[512];
-  std::snprintf(line, sizeof line, "%-*s  %4s  %-20s  %-20s  %s\n", static_cast<int>(width), "condition", "n",
-                "final loss", "final alpha", "diverged");
+  std::snprintf(line, sizeof line, "%-*s  %4s  %-28s  %-28s  %s\n", static_cast<int>(width), "condition", "n",
+                "final training loss", "final alpha", "diverged");
   out << line;
+  int n_bimodal = 0;
   for (const auto& l : order) {
     const Acc& a = groups[l];
-    std::snprintf(line, sizeof line, "%-*s  %4d  %-20s  %-20s  %d\n", static_cast<int>(width), l.c_str(), a.n,
-                  mean_sd(a.loss).c_str(), mean_sd(a.alpha).c_str(), a.n_diverged);
+    const bool two_groups = bimodal(a.alpha);
+    n_bimodal += two_groups;
+    const std::string alpha = mean_range(a.alpha) + (two_groups ? " bimodal" : "");
+    std::snprintf(line, sizeof line, "%-*s  %4d  %-28s  %-28s  %d\n", static_cast<int>(width), l.c_str(), a.n,
+                  mean_range(a.loss).c_str(), alpha.c_str(), a.n_diverged);
     out << line;
   }
+  out << "(mean [min, max] over the replicas of each condition, the last logged training batch";
+  if (n_bimodal)
+    out << "; bimodal: final alpha both <= 0.1 and >= 0.9 in one condition, so its mean describes no replica";
+  out << ")\n";
 }
 
 }  // namespace dalesim

@@ -52,10 +52,52 @@ seeds = 3
 """
 
 
-def run_sweep(directory, name, n_steps=7, checkpoint_every=5):
+# Zipped axes: lr and rho vary together (3 values), crossed with alpha_init.
+ZIP_SWEEP = """
+name = "zip-test"
+[model]
+arch = "mix"
+n_units = 8
+[task]
+name = "adding"
+T = 6
+batch = 4
+[train]
+n_steps = 7
+log_every = 3
+checkpoint_every = 5
+[sweep]
+seeds = 2
+[[sweep.zip]]
+"train.lr" = [0.001, 0.01, 0.03]
+"model.rho" = [0.8, 1.0, 1.2]
+[sweep.grid]
+"model.alpha_init" = [0.3, 0.7]
+"""
+
+# The task swept: a task without conditions and one with, and an arch without E/I types.
+TASKS_SWEEP = """
+name = "tasks-test"
+[model]
+n_units = 8
+[task]
+batch = 8
+[train]
+n_steps = 7
+log_every = 3
+checkpoint_every = 5
+[sweep]
+seeds = 2
+[sweep.grid]
+"task.name" = ["adding", "go_nogo"]
+"model.arch" = ["mix", "free"]
+"""
+
+
+def run_sweep(directory, name, n_steps=7, checkpoint_every=5, text=None):
     sweep = os.path.join(directory, name + ".toml")
     with open(sweep, "w") as f:
-        f.write(SWEEP.format(n_steps=n_steps, checkpoint_every=checkpoint_every))
+        f.write(text or SWEEP.format(n_steps=n_steps, checkpoint_every=checkpoint_every))
     out = os.path.join(directory, name + ".h5")
     subprocess.run([BINARY, "run", sweep, "-o", out, "-q"], check=True, capture_output=True, timeout=120)
     return out
@@ -117,13 +159,34 @@ class AnalysisTest(unittest.TestCase):
         self.assertEqual(len(curves), 2 * 3)
         self.assertEqual(curves["n"].tolist(), [6] * 6)
 
-    def test_summarize_mean_and_t_band(self):
+    def test_summarize_range_below_five_bootstrap_above_clipped(self):
         import pandas as pd
-        df = pd.DataFrame({"g": ["a", "a", "a", "b", "b"], "v": [1.0, 2.0, 3.0, 5.0, np.nan]})
+        df = pd.DataFrame({"g": ["a", "a", "a", "b", "b"], "v": [1.0, 2.0, 4.0, 5.0, np.nan]})
         s = da.summarize(df, ["g"], "v").set_index("g")
-        self.assertEqual(s.loc["a", "mean"], 2.0)
-        self.assertAlmostEqual(s.loc["a", "hi"] - 2.0, 4.303 / np.sqrt(3), places=9)
+        self.assertAlmostEqual(s.loc["a", "mean"], 7 / 3, places=12)
+        self.assertEqual((s.loc["a", "lo"], s.loc["a", "hi"], s.loc["a", "interval"]), (1.0, 4.0, "range"))
         self.assertEqual((s.loc["b", "n"], s.loc["b", "lo"], s.loc["b", "hi"]), (1, 5.0, 5.0))
+        # From 5 values on: a bootstrap interval of the mean, close to the normal one for many values.
+        rng = np.random.default_rng(1)
+        v = rng.normal(3.0, 2.0, 400)
+        mean, lo, hi, kind = da.interval(v)
+        self.assertEqual(kind, "bootstrap")
+        half = 1.96 * v.std(ddof=1) / np.sqrt(v.size)
+        self.assertAlmostEqual((hi - lo) / 2, half, delta=0.1 * half)
+        self.assertAlmostEqual((hi + lo) / 2, mean, delta=0.1 * half)
+        # Clipped to the quantity's range, in the summaries as in the figures.
+        near_one = np.array([1.0, 1.0, 1.0, 0.2, 1.0, 1.0])
+        _, lo, hi, _ = da.interval(near_one, da.stats.bounds_of("alpha"))
+        self.assertLessEqual(hi, 1.0)
+        self.assertGreaterEqual(lo, 0.0)
+        self.assertEqual(da.stats.bounds_of("eval_accuracy"), (0.0, 1.0))
+        self.assertEqual(da.stats.bounds_of("validation_loss")[0], 0.0)
+
+    def test_sign_test_is_the_exact_binomial(self):
+        self.assertAlmostEqual(da.stats.sign_test(5, 0), 2 / 32, places=15)
+        self.assertAlmostEqual(da.stats.sign_test(1, 4), 2 * 6 / 32, places=15)
+        self.assertEqual(da.stats.sign_test(2, 2), 1.0)
+        self.assertEqual(da.stats.sign_test(0, 0), 1.0)
 
     def test_weights_by_replica(self):
         first, last = self.loaded.read_weights("W_rec", 0), self.loaded.read_weights("W_rec", -1)
@@ -149,7 +212,7 @@ class AnalysisTest(unittest.TestCase):
                 fig = fn(self.loaded)
                 self.assertIsInstance(fig, Figure)
                 fig.savefig(os.path.join(self.dir, title.replace(" ", "_") + ".png"))
-                if title == "accuracy":  # the adding task has no accuracy
+                if title.endswith("accuracy"):  # the adding task has no accuracy
                     self.assertIn("accuracy not recorded", fig.missing)
                 else:
                     self.assertIsNone(fig.missing, fig.notes)
@@ -180,7 +243,7 @@ class AnalysisTest(unittest.TestCase):
         self.assertEqual(run.status, "running")
         self.assertEqual(run.history.sizes["step"], 0)
         results = {title: fn(run) for title, fn in da.figures.ALL}
-        for title in ("alpha by condition", "loss", "final alpha"):
+        for title in ("alpha by condition", "alpha outcomes", "training loss", "final alpha"):
             self.assertIn("not recorded (yet)", results[title].missing or "", title)
         self.assertIsNone(results["rich vs lazy"].missing)  # the initial checkpoint has a weight change of 0
         self.assertIn("run not complete", " ".join(results["rich vs lazy"].notes))
@@ -228,10 +291,138 @@ class AnalysisTest(unittest.TestCase):
         else:
             self.assertIn("cannot be read", " ".join(run.problems))
         self.assertFalse(run.progress.ended)
-        self.assertIn("running: step", run.progress.summary())
+        self.assertRegex(run.progress.summary(), "^(running: step|no progress for)")
+        # A while after the kill the log is stale for the run's pace: no ETA, "no progress".
+        stale = time.time() - 30
+        os.utime(out + ".progress", (stale, stale))
+        summary = da.read_progress(out + ".progress").summary()
+        self.assertIn("no progress for 30 s", summary)
+        self.assertNotIn("ETA", summary)
+        self.assertIn("no progress for", da.render_report(out))
         for title, fn in da.figures.ALL:
             self.assertIsInstance(fn(run), Figure, title)
         self.assertIn("status-running", da.render_report(out))
+
+    # ---- per-replica truth: a bimodal condition ----------------------------------------------------
+    def bimodal_copy(self):
+        """The complete file with the final alpha of the (alpha_init 0.3, e_fraction 0.5) replicas set
+        to 0.02, 0.97, 0.05: a condition whose replicas split between alpha ~ 0 and alpha ~ 1."""
+        p = self.copy("bimodal")
+        r = self.loaded.replicas
+        ids = r.index[(r.alpha_init == 0.3) & (r.e_fraction == 0.5)].tolist()
+        with h5py.File(p, "r+") as f:
+            alpha = f["history/alpha"][()]
+            alpha[-1, ids] = [0.02, 0.97, 0.05]
+            f["history/alpha"][...] = alpha
+        return p, ids
+
+    def test_bimodal_condition_is_flagged_and_counted(self):
+        p, ids = self.bimodal_copy()
+        run = da.load(p)
+        moves = da.alpha_moves(run).set_index(["alpha_init", "e_fraction"])
+        self.assertEqual(moves["bimodal"].tolist().count(True), 1)
+        m = moves.loc[(0.3, 0.5)]
+        self.assertTrue(m["bimodal"])
+        self.assertEqual((m["n"], m["n_low"], m["n_high"]), (3, 2, 1))
+        initial = run.history["alpha"].values[0, ids]
+        self.assertEqual(m["n_up"], int(((np.array([0.02, 0.97, 0.05]) - initial) > 1e-3).sum()))
+        self.assertAlmostEqual(m["sign_test_p"], da.stats.sign_test(int(m["n_up"]), int(m["n_down"])))
+        # Every interval stays within [0, 1]; below 5 replicas it is their range.
+        final = da.condition_final(run, "alpha").set_index(["alpha_init", "e_fraction"])
+        self.assertTrue(((final["lo"] >= 0) & (final["hi"] <= 1)).all())
+        self.assertEqual((final.loc[(0.3, 0.5), "lo"], final.loc[(0.3, 0.5), "hi"]), (0.02, 0.97))
+        curves = da.condition_curves(run, "alpha")
+        self.assertTrue(((curves["lo"] >= 0) & (curves["hi"] <= 1)).all())
+
+    def test_bimodal_figures_show_every_replica_and_the_flag(self):
+        from matplotlib.collections import PolyCollection
+        p, ids = self.bimodal_copy()
+        run = da.load(p)
+        fig = da.figures.alpha_trajectories(run, hue="alpha_init", col="e_fraction")
+        for ax in fig.axes:
+            if not ax.get_title():
+                continue
+            thin = [l for l in ax.get_lines() if l.get_linewidth() == da.figures.REPLICA_LW and len(l.get_xdata())]
+            self.assertEqual(len(thin), 6, ax.get_title())  # 2 alpha_init x 3 seeds in each e_fraction panel
+            self.assertIsNotNone(ax.get_legend(), ax.get_title())
+            for band in (c for c in ax.collections if isinstance(c, PolyCollection)):
+                y = np.concatenate([path.vertices[:, 1] for path in band.get_paths()])
+                self.assertTrue(((y >= 0) & (y <= 1)).all())
+        outcome = da.figures.alpha_outcomes(run)
+        self.assertEqual(int(outcome.moves["bimodal"].sum()), 1)
+        self.assertIn("bimodal outcome in 1 of 4 conditions", " ".join(outcome.notes))
+        heat = da.figures.final_alpha_heatmap(run)
+        texts = [t.get_text() for t in heat.axes[0].texts]
+        self.assertEqual(sum("bimodal" in t for t in texts), 1)
+        html = da.render_report(p)
+        self.assertIn('class="bimodal"', html)
+        self.assertIn("Bimodal outcome in 1 of 4 conditions", html)
+        self.assertEqual(html.count("data:image/png;base64,"), len(da.figures.ALL))
+
+    def test_beat_baseline_filter(self):
+        final, base = self.loaded.final("loss"), self.loaded.replicas["baseline_loss"]
+        margin = 0.2
+        expected = sorted(int(r) for r in final.index if final[r] <= (1 - margin) * base[r])
+        self.assertEqual(sorted(int(r) for r in da.beats_baseline(self.loaded, margin)), expected)
+        sub = self.loaded.subset(expected, why="test selection")
+        self.assertEqual(sub.n_replicas, len(expected))
+        self.assertEqual(sub.history.sizes["replica"], len(expected))
+        html = da.render_report(self.path, beat_baseline=margin)
+        self.assertIn(f"only the {len(expected)} of 12 replicas", html)
+
+    # ---- every sweep shape ---------------------------------------------------------------------------
+    def test_zipped_axes_are_one_factor(self):
+        run = da.load(run_sweep(self.dir, "zipped", text=ZIP_SWEEP))
+        self.assertEqual(sorted(run.axes), ["alpha_init", "lr", "model_rho"])
+        self.assertIn("lr & model_rho", run.factors)
+        self.assertEqual(len(run.factors), 2)
+        self.assertEqual(run.factor_levels["lr & model_rho"],
+                         ["lr=0.001, model_rho=0.8", "lr=0.01, model_rho=1", "lr=0.03, model_rho=1.2"])
+        self.assertEqual(len(da.condition_final(run, "alpha")), 6)  # 3 zipped values x 2 alpha_init, not 9 x 2
+        fig = da.figures.alpha_trajectories(run, hue="lr & model_rho")
+        means = [l for ax in fig.axes for l in ax.get_lines() if l.get_linewidth() == 2.0]
+        self.assertEqual(len(means), 6)
+        by_col = da.figures.alpha_trajectories(run, hue="alpha_init", col="lr & model_rho")
+        self.assertEqual([ax.get_title() for ax in by_col.axes if ax.get_title()],
+                         ["lr=0.001, model_rho=0.8", "lr=0.01, model_rho=1", "lr=0.03, model_rho=1.2"])
+        # A figure with one hue pools the zip factor, and says so.
+        self.assertIn("pooled over seeds, lr & model_rho", da.figures.spectra(run, hue="alpha_init")._suptitle.get_text())
+        heat = da.figures.final_alpha_heatmap(run)
+        self.assertEqual(sorted([heat.axes[0].get_xlabel(), heat.axes[0].get_ylabel()]), ["alpha_init", "lr & model_rho"])
+        self.assertNotIn("n/a", [t.get_text() for t in heat.axes[0].texts])
+        # Crossing the two zipped axes leaves 6 of 9 cells without replicas: they say n/a.
+        crossed = da.figures.final_alpha_heatmap(run, x="lr", y="model_rho")
+        self.assertEqual([t.get_text() for t in crossed.axes[0].texts].count("n/a"), 6)
+        self.assertIn("pooled over seeds, alpha_init", crossed._suptitle.get_text())
+        html = da.render_report(run.path)
+        self.assertEqual(html.count("data:image/png;base64,"), len(da.figures.ALL))
+
+    def test_swept_task_panels_baselines_ei_and_conditions(self):
+        run = da.load(run_sweep(self.dir, "tasks", text=TASKS_SWEEP))
+        fig = da.figures.loss_curves(run, "eval_loss", hue="arch", col="task")
+        for ax in fig.axes:
+            title = ax.get_title()
+            if not title.startswith("task="):
+                continue
+            labels = ax.get_legend_handles_labels()[1]
+            task = title.split("=", 1)[1]
+            baselines = [l for l in labels if l.startswith("baseline")]
+            self.assertEqual(len(baselines), 1, labels)
+            self.assertIn(f"({task})", baselines[0])
+        weights = da.figures.weight_distributions(run)
+        panels = {ax.get_title(): ax.get_legend_handles_labels()[1] for ax in weights.axes if ax.get_title()}
+        self.assertTrue(all(l.startswith("all weights") for l in panels["arch=free"]), panels)
+        self.assertTrue(any(l.startswith("E,") for l in panels["arch=mix"]), panels)
+        table = run.condition_accuracy_table()
+        self.assertEqual(set(table["task"]), {"go_nogo"})
+        self.assertEqual(set(table["condition"]), {"go", "no-go"})
+        self.assertEqual(len(table), 4 * 2)  # 4 go_nogo replicas x 2 conditions
+        acc = table["accuracy"].astype(float)
+        self.assertTrue(((acc >= 0) & (acc <= 1)).all())
+        html = da.render_report(run.path)
+        self.assertIn("Evaluation set", html)
+        self.assertIn("no-go", html)
+        self.assertEqual(html.count("data:image/png;base64,"), len(da.figures.ALL))
 
     # ---- command line ----------------------------------------------------------------------------
     def test_module_command_line(self):
