@@ -48,6 +48,11 @@ class ReplicaTrainer {
   // Fraction of columns of the effective W_rec holding both signs.
   double dale_violation() const;
 
+  // Membrane states v [T, B, N] and outputs z [T, B, O] of the last loss_and_grad pass (with
+  // rates(), what `dalesim simulate` writes).
+  const std::vector<Real>& states() const { return v_; }
+  const std::vector<Real>& outputs() const { return z_; }
+
  private:
   void build_effective();
   void apply_update();
