@@ -151,6 +151,91 @@ TEST(CognitiveTasks, ShapesMasksRangesAndOraclesInBothForms) {
     }
 }
 
+// The condition of each trial read back from its noise-free inputs, as an index into the task's
+// condition_names() (quiet() configs; -1 for a task without conditions).
+int condition_from_inputs(const std::string& name, const Batch& b, int n) {
+  auto x = [&](int t, int i) { return static_cast<double>(b.x[row(b, t, n) * b.I + i]); };
+  auto nearest = [](double v, const std::vector<double>& xs) {
+    int k = 0;
+    for (int j = 1; j < static_cast<int>(xs.size()); ++j)
+      if (std::abs(xs[j] - v) < std::abs(xs[k] - v)) k = j;
+    return k;
+  };
+  const int dec0 = first(b, 0, [&](int t) { return x(t, 0) == 0.0; });
+  if (name == "perceptual_dm") {  // stimulus from step 5: the channels differ by coherence / 100
+    return nearest(std::abs(x(5, 1) - x(5, 2)) * 100, {6.4, 51.2});
+  }
+  if (name == "context_dm") {  // stimulus from step 15; context input 5 or 6
+    const int context = x(0, 6) == 1.0;
+    return 3 * context + nearest(std::abs(x(15, 1 + 2 * context) - x(15, 2 + 2 * context)) * 100, {5, 15, 50});
+  }
+  if (name == "go_nogo") {
+    bool go = false;
+    for (int t = 0; t < dec0; ++t) go |= x(t, 2) == 1.0;
+    return go ? 1 : 0;
+  }
+  if (name == "delay_match" || name == "delay_compare") {
+    auto on = [&](int t) {
+      for (int i = 1; i < b.I; ++i)
+        if (x(t, i) != 0.0) return true;
+      return false;
+    };
+    const int s1 = first(b, 0, on), gap = first(b, s1, [&](int t) { return !on(t); });
+    const int s2 = first(b, gap, on);
+    if (name == "delay_match") {
+      bool same = true;
+      for (int i = 1; i < b.I; ++i) same &= x(s1, i) == x(s2, i);
+      return same ? 0 : 1;
+    }
+    // Default pairs (Hz), shown as (1 + (f - 10) / 24) / 2.
+    const std::vector<double> pairs = {18, 10, 22, 14, 26, 18, 30, 22, 34, 26};
+    auto hz = [&](double v) { return 10 + 24 * (2 * v - 1); };
+    const double f1 = hz(x(s1, 1)), f2 = hz(x(s2, 1));
+    for (int k = 0; k < 5; ++k)
+      if (std::abs(std::min(f1, f2) - pairs[2 * k + 1]) < 1e-3 && std::abs(std::max(f1, f2) - pairs[2 * k]) < 1e-3)
+        return k;
+    ADD_FAILURE() << "no pair shows " << f1 << " and " << f2 << " Hz";
+  }
+  return -1;
+}
+
+TEST(CognitiveTasks, ConditionLabelsMatchTheInputsAndCoverEveryCondition) {
+  const std::map<std::string, std::vector<std::string>> names = {
+      {"perceptual_dm", {"coherence 6.4", "coherence 51.2"}},
+      {"context_dm",
+       {"context 1, coherence 5", "context 1, coherence 15", "context 1, coherence 50", "context 2, coherence 5",
+        "context 2, coherence 15", "context 2, coherence 50"}},
+      {"delay_match", {"match", "non-match"}},
+      {"delay_compare", {"pair 18/10 Hz", "pair 22/14 Hz", "pair 26/18 Hz", "pair 30/22 Hz", "pair 34/26 Hz"}},
+      {"go_nogo", {"no-go", "go"}},
+      {"ready_set_go", {}}};
+  for (const char* name : kTasks)
+    for (const std::string form : {"mse", "class"}) {
+      SCOPED_TRACE(std::string(name) + " " + form);
+      const auto task = make_task(quiet(name, form), 20.0);
+      EXPECT_EQ(task->condition_names(), names.at(name));
+      Batch b;
+      task->generate(23, 1, 200, b);
+      ASSERT_EQ(b.condition.size(), 200u);
+      std::vector<int> count(task->condition_names().size(), 0);
+      for (int n = 0; n < b.B; ++n) {
+        ASSERT_EQ(b.condition[n], condition_from_inputs(name, b, n)) << "trial " << n;
+        if (b.condition[n] >= 0) ++count[b.condition[n]];
+      }
+      for (std::size_t k = 0; k < count.size(); ++k) EXPECT_GT(count[k], 0) << task->condition_names()[k];
+    }
+  // Tasks without conditions label no trial.
+  for (const char* name : {"adding", "copy"}) {
+    TaskConfig c;
+    c.name = name;
+    const auto task = make_task(c, 20.0);
+    Batch b;
+    task->generate(1, 0, 8, b);
+    EXPECT_TRUE(task->condition_names().empty());
+    EXPECT_EQ(b.condition, std::vector<int>(8, -1));
+  }
+}
+
 TEST(CognitiveTasks, SameKeySameBatchOtherSeedOrIterationOtherBatch) {
   for (const char* name : kTasks) {
     SCOPED_TRACE(name);

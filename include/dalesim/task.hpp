@@ -47,9 +47,13 @@ struct Batch {
   std::vector<int> label;   // [B]
   int acc_step = -1, acc_begin = 0, acc_end = 0;
   std::vector<int> acc_label;  // [T, B], -1 = not scored
+  // The condition of each trial, an index into its task's condition_names() (the coherence, go or
+  // no-go, match or non-match, ...), so that results can be split by condition; -1 = none (tasks
+  // without conditions, unscored held-out padding).
+  std::vector<int> condition;  // [B]
 
   // Sizes every array for [T, B] trials and clears it: zero inputs, targets and mask, target and
-  // acc_label -1, label 0, loss mse, no accuracy.
+  // acc_label -1, label 0, condition -1, loss mse, no accuracy.
   void resize(int B_, int T_, int I_, int O_);
   // What the batch's mean loss is averaged over: sum of mask (mse) or the number of scored steps
   // (cross_entropy). Held-out metrics over several batches are weighted by it.
@@ -79,6 +83,8 @@ class Task {
   virtual double baseline_loss() const = 0;
   // Accuracy of guessing (NaN when the task has no accuracy).
   virtual double chance_accuracy() const = 0;
+  // Names of the trial conditions that Batch::condition indexes (empty: the task has none).
+  virtual std::vector<std::string> condition_names() const { return {}; }
 
   // Trials in a held-out split (0: the task has none). Training batches never contain them.
   virtual int n_heldout(Split) const { return 0; }

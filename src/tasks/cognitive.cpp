@@ -2,8 +2,15 @@
 #include "tasks/cognitive.hpp"
 
 #include <cmath>
+#include <cstdio>
 
 namespace dalesim {
+
+std::string condition_number(double v) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%g", v);
+  return buf;
+}
 
 ParamSpec target_form_param() {
   return ParamSpec{"target", Value{std::string("mse")},

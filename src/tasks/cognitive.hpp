@@ -54,6 +54,9 @@ class TrialWriter {
   TargetForm form_;
 };
 
+// A number as a condition name shows it: "6.4", "50" (%g).
+std::string condition_number(double v);
+
 // Loss of the best output that knows the trial's timing but not its stimulus: exact outside the
 // decision period, the mean over `n_choices` equally likely classes during it. With
 // `decision_steps` and `trial_steps` the expected counts per trial:

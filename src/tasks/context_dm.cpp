@@ -35,6 +35,15 @@ class ContextDmTask final : public Task {
     return timing_aware_baseline(form_, 3, tm_.n_dec, tm_.n_fix + tm_.n_stim + mean_delay + tm_.n_dec, 2);
   }
   double chance_accuracy() const override { return 0.5; }
+  // Condition context * n_coherences + k: the context (0: report modality 1, 1: modality 2) and the
+  // index k in task.coherences of the reported modality's coherence.
+  std::vector<std::string> condition_names() const override {
+    std::vector<std::string> names;
+    for (int context = 0; context < 2; ++context)
+      for (double c : coh_)
+        names.push_back("context " + std::to_string(context + 1) + ", coherence " + condition_number(c));
+    return names;
+  }
 
   void generate(std::uint64_t data_seed, std::int64_t iteration, int B, Batch& out) const override {
     const int T = n_steps();
@@ -46,8 +55,10 @@ class ContextDmTask final : public Task {
       // 5 delay, 8 + 4t + k noise of evidence channel k at step t.
       const CounterRng rng{key, static_cast<std::uint64_t>(b)};
       const int gt[2] = {static_cast<int>(rng.below(0, 2)), static_cast<int>(rng.below(1, 2))};
-      const double coh[2] = {coh_[rng.below(2, n_coh)], coh_[rng.below(3, n_coh)]};
+      const std::uint32_t coh_index[2] = {rng.below(2, n_coh), rng.below(3, n_coh)};
+      const double coh[2] = {coh_[coh_index[0]], coh_[coh_index[1]]};
       const int context = static_cast<int>(rng.below(4, 2));
+      out.condition[b] = context * static_cast<int>(n_coh) + static_cast<int>(coh_index[context]);
       const int stim0 = tm_.n_fix, delay0 = stim0 + tm_.n_stim;
       const int dec0 = delay0 + delay_steps(rng.uniform(5)), end = dec0 + tm_.n_dec;
       TrialWriter trial(out, b, form_);

@@ -29,6 +29,13 @@ class DelayCompareTask final : public Task {
   int n_steps() const override { return n_[0] + n_[1] + n_[2] + n_[3] + n_[4]; }
   double baseline_loss() const override { return timing_aware_baseline(form_, 3, n_[4], n_steps(), 2); }
   double chance_accuracy() const override { return 0.5; }
+  // One condition per stimulus pair of task.pairs (either order), in its order.
+  std::vector<std::string> condition_names() const override {
+    std::vector<std::string> names;
+    for (std::size_t k = 0; k + 1 < pairs_.size(); k += 2)
+      names.push_back("pair " + condition_number(pairs_[k]) + "/" + condition_number(pairs_[k + 1]) + " Hz");
+    return names;
+  }
 
   void generate(std::uint64_t data_seed, std::int64_t iteration, int B, Batch& out) const override {
     const int T = n_steps();
@@ -43,6 +50,7 @@ class DelayCompareTask final : public Task {
       const int swap = static_cast<int>(rng.below(1, 2));
       const double f1 = pairs_[2 * pair + swap], f2 = pairs_[2 * pair + 1 - swap];
       const int choice = f1 > f2 ? 0 : 1;  // class 1 + choice
+      out.condition[b] = static_cast<int>(pair);
       TrialWriter trial(out, b, form_);
       for (int t = 0; t < T; ++t) {
         float* x = trial.x(t);

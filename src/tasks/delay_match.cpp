@@ -27,6 +27,8 @@ class DelayMatchTask final : public Task {
   int n_steps() const override { return n_[0] + n_[1] + n_[2] + n_[3] + n_[4]; }
   double baseline_loss() const override { return timing_aware_baseline(form_, 3, n_[4], n_steps(), 2); }
   double chance_accuracy() const override { return 0.5; }
+  // Condition 0: match trials, 1: non-match trials.
+  std::vector<std::string> condition_names() const override { return {"match", "non-match"}; }
 
   void generate(std::uint64_t data_seed, std::int64_t iteration, int B, Batch& out) const override {
     const int T = n_steps(), I = n_inputs();
@@ -41,6 +43,7 @@ class DelayMatchTask final : public Task {
       const double sample = two_pi * rng.below(1, static_cast<std::uint32_t>(ring_)) / ring_;
       const double test = match ? sample : sample + two_pi / 2;
       const int choice = match ? 0 : 1;  // class 1 + choice
+      out.condition[b] = choice;
       TrialWriter trial(out, b, form_);
       for (int t = 0; t < T; ++t) {
         float* x = trial.x(t);

@@ -25,6 +25,8 @@ class GoNogoTask final : public Task {
   int n_steps() const override { return n_[0] + n_[1] + n_[2] + n_[3]; }
   double baseline_loss() const override { return timing_aware_baseline(form_, 2, n_[3], n_steps(), 2); }
   double chance_accuracy() const override { return 0.5; }
+  // Condition 0: no-go trials, 1: go trials.
+  std::vector<std::string> condition_names() const override { return {"no-go", "go"}; }
 
   void generate(std::uint64_t data_seed, std::int64_t iteration, int B, Batch& out) const override {
     const int T = n_steps(), stim0 = n_[0], delay0 = stim0 + n_[1], dec0 = delay0 + n_[2];
@@ -34,6 +36,7 @@ class GoNogoTask final : public Task {
       // Counter layout of trial b: 0 go or no-go, 8 + 2t + k noise of cue channel k at step t.
       const CounterRng rng{key, static_cast<std::uint64_t>(b)};
       const int go = static_cast<int>(rng.below(0, 2));
+      out.condition[b] = go;
       TrialWriter trial(out, b, form_);
       for (int t = 0; t < T; ++t) {
         float* x = trial.x(t);

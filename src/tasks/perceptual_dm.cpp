@@ -26,6 +26,12 @@ class PerceptualDmTask final : public Task {
   // Best input-blind output: fixation exact, 0.5 on both choices during the decision.
   double baseline_loss() const override { return timing_aware_baseline(form_, 3, n_dec_, n_steps(), 2); }
   double chance_accuracy() const override { return 0.5; }
+  // One condition per coherence, in the order of task.coherences.
+  std::vector<std::string> condition_names() const override {
+    std::vector<std::string> names;
+    for (double c : coh_) names.push_back("coherence " + condition_number(c));
+    return names;
+  }
 
   void generate(std::uint64_t data_seed, std::int64_t iteration, int B, Batch& out) const override {
     const int T = n_steps(), dec0 = n_fix_ + n_stim_ + n_delay_;
@@ -36,8 +42,10 @@ class PerceptualDmTask final : public Task {
       // Counter layout of trial b: 0 choice, 1 coherence, 2 + 2t + k noise of channel k at step t.
       const CounterRng rng{key, static_cast<std::uint64_t>(b)};
       const int gt = static_cast<int>(rng.below(0, 2));
-      const double coh = coh_[rng.below(1, static_cast<std::uint32_t>(coh_.size()))];
+      const std::uint32_t coh_index = rng.below(1, static_cast<std::uint32_t>(coh_.size()));
+      const double coh = coh_[coh_index];
       out.label[b] = gt;
+      out.condition[b] = static_cast<int>(coh_index);
       TrialWriter trial(out, b, form_);
       for (int t = 0; t < T; ++t) {
         const bool decision = t >= dec0;

@@ -25,6 +25,7 @@ void Batch::resize(int B_, int T_, int I_, int O_) {
   acc_step = -1;
   acc_begin = acc_end = 0;
   acc_label.assign(TB, -1);
+  condition.assign(B, -1);
 }
 
 void check_batch(const Batch& batch, int I, int O) {
@@ -42,6 +43,7 @@ void check_batch(const Batch& batch, int I, int O) {
   if (batch.acc_step >= 0 && (batch.acc_step >= batch.T || batch.label.size() != static_cast<size_t>(batch.B)))
     fail("acc_step or label out of shape");
   if (batch.acc_step < 0 && !batch.acc_label.empty() && batch.acc_label.size() != TB) fail("acc_label is not [T, B]");
+  if (!batch.condition.empty() && batch.condition.size() != static_cast<size_t>(batch.B)) fail("condition is not [B]");
   const bool has_accuracy = batch.acc_step >= 0 || std::any_of(batch.acc_label.begin(), batch.acc_label.end(),
                                                                 [](int c) { return c >= 0; });
   if (has_accuracy && !(0 <= batch.acc_begin && batch.acc_begin < batch.acc_end && batch.acc_end <= O))
