@@ -162,8 +162,10 @@ TEST_F(Dynamics, ExportedTrialsTrainLikeTheBuiltInTask) {
     } else {
       EXPECT_EQ(ts.batch.target, want.target);
     }
-    ASSERT_EQ(ts.conditions.size(), 1u);
-    EXPECT_EQ(ts.conditions[0].values, std::vector<double>(want.label.begin(), want.label.end()));
+    EXPECT_EQ(ts.batch.label, want.label);
+    EXPECT_EQ(ts.batch.condition, want.condition);
+    EXPECT_EQ(ts.condition_names, make_task(cfg.task, 20)->condition_names());
+    EXPECT_EQ(ts.condition_names.size(), 5u);  // the default coherences
   }
 }
 

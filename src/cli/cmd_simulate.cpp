@@ -22,7 +22,7 @@ TrialSet simulation_trials(const TrainedReplica& first, const std::string& trial
   const ReplicaConfig& cfg = *first.config;
   const std::unique_ptr<Task> task = make_task(cfg.task, cfg.model.dt);
   task->generate(cfg.data_seed, iteration, task_trials, ts.batch);
-  ts.conditions = batch_conditions(ts.batch);
+  ts.condition_names = task->condition_names();
   ts.dt = cfg.model.dt;
   ts.origin = "task " + cfg.task.name + " of replica " + std::to_string(first.id) + ", data_seed " +
               std::to_string(cfg.data_seed) + ", iteration " + std::to_string(iteration) + ", " +

@@ -69,7 +69,7 @@ Action add_trials_command(CLI::App& app, const std::string& command_line) {
     const std::unique_ptr<Task> task = make_task(cfg.task, cfg.model.dt);
     TrialSet ts;
     task->generate(cfg.data_seed, o->iteration, o->n, ts.batch);
-    ts.conditions = batch_conditions(ts.batch);
+    ts.condition_names = task->condition_names();
     ts.dt = cfg.model.dt;
     TrialsInfo info;
     info.task = task->name();

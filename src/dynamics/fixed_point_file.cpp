@@ -48,7 +48,8 @@ void write_fixed_points(const std::string& path, const TrainedReplica& rep, cons
     f.set_attribute("command_line", command_line);
     const int N = rep.n_units(), P = static_cast<int>(res.points.size()), I = rep.n_inputs();
     const h5::Dataset fp = make_axis(f, "fixed_point", iota(P)), unit = make_axis(f, "unit", iota(N)),
-                      eig = make_axis(f, "eigenvalue", iota(N)), input = make_axis(f, "input", iota(I)),
+                      unit_from = make_axis(f, "unit_from", iota(N)), eig = make_axis(f, "eigenvalue", iota(N)),
+                      input = make_axis(f, "input", iota(I)),
                       init = make_axis(f, "initial_state", iota(static_cast<int>(res.final_q.size()))),
                       trial = make_axis(f, "trial", iota(n_traj)), time = make_axis(f, "time", iota(sim.T, dt));
     write_array(f, "input_value", x, {hsize_t(I)}, {&input}, {"input"});
@@ -70,7 +71,8 @@ void write_fixed_points(const std::string& path, const TrainedReplica& rep, cons
     write_array(f, "r", r, pn, {&fp, &unit}, {"fixed_point", "unit"});
     write_array(f, "eigenvalue_real", re, pn, {&fp, &eig}, {"fixed_point", "eigenvalue"});
     write_array(f, "eigenvalue_imag", im, pn, {&fp, &eig}, {"fixed_point", "eigenvalue"});
-    write_array(f, "jacobian", jac, {hsize_t(P), hsize_t(N), hsize_t(N)}, {&fp, &unit}, {"fixed_point", "unit"});
+    write_array(f, "jacobian", jac, {hsize_t(P), hsize_t(N), hsize_t(N)}, {&fp, &unit, &unit_from},
+                {"fixed_point", "unit", "unit_from"});
     write_array(f, "q", q, p1, {&fp}, {"fixed_point"});
     write_array(f, "speed", speed, p1, {&fp}, {"fixed_point"});
     write_array(f, "stable", stable, p1, {&fp}, {"fixed_point"});

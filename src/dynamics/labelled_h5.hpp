@@ -55,7 +55,7 @@ V to_trial_major(const V& in, int T, int B, int C) {
 }
 
 // Writes the trial axes (trial, time in ms, input, output; dimension scales) and the datasets of
-// `trials` (inputs, targets, mask, accuracy_label, conditions/) into `f`.
+// `trials` (inputs, targets, mask, accuracy_label, condition, condition_name, label) into `f`.
 void write_trial_arrays(h5::File& f, const TrialSet& trials, double dt);
 
 }  // namespace dalesim

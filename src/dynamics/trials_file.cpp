@@ -22,12 +22,6 @@ std::string shape_text(const h5::Dims& d) {
 
 }  // namespace
 
-std::vector<Condition> batch_conditions(const Batch& batch) {
-  std::vector<Condition> out;
-  if (batch.acc_step >= 0) out.push_back({"label", std::vector<double>(batch.label.begin(), batch.label.end())});
-  return out;
-}
-
 void write_trial_arrays(h5::File& f, const TrialSet& trials, double dt) {
   const Batch& b = trials.batch;
   const int B = b.B, T = b.T, I = b.I, O = b.O;
@@ -66,13 +60,30 @@ void write_trial_arrays(h5::File& f, const TrialSet& trials, double dt) {
     }
     create_labelled(f, "accuracy_label", H5T_STD_I32LE, {hsize_t(B), hsize_t(T)}, {&trial, &time}, {"trial", "time"})
         .write(H5T_NATIVE_INT, to_trial_major(acc, T, B, 1).data());
-    if (!trials.conditions.empty()) {
-      h5::Group g = f.create_group("conditions");
-      for (const Condition& c : trials.conditions) {
-        h5::Dataset ds = g.create_dataset(c.name, H5T_NATIVE_DOUBLE, h5::Dataspace::simple({hsize_t(B)}));
-        ds.write(H5T_NATIVE_DOUBLE, c.values.data());
-        ds.attach_scale(trial, 0);
-      }
+    // Per-trial labels: the condition (an index into condition_names, -1 none) and its name; the
+    // correct choice of tasks scored at one final step.
+    std::vector<int> condition(b.condition);
+    condition.resize(B, -1);
+    std::vector<std::string> names(B);
+    for (int k = 0; k < B; ++k)
+      if (condition[k] >= 0 && condition[k] < static_cast<int>(trials.condition_names.size()))
+        names[k] = trials.condition_names[condition[k]];
+    h5::Dataset cond = f.create_dataset("condition", H5T_STD_I32LE, h5::Dataspace::simple({hsize_t(B)}));
+    cond.write(H5T_NATIVE_INT, condition.data());
+    cond.attach_scale(trial, 0);
+    const h5::Datatype text = h5::Datatype::utf8_string();
+    h5::Dataset cond_name = f.create_dataset("condition_name", text.id(), h5::Dataspace::simple({hsize_t(B)}));
+    cond_name.write_strings(names);
+    cond_name.attach_scale(trial, 0);
+    const h5::Dataset index = make_axis(f, "condition_index", iota(static_cast<int>(trials.condition_names.size())));
+    h5::Dataset all = f.create_dataset("condition_names", text.id(),
+                                       h5::Dataspace::simple({hsize_t(trials.condition_names.size())}));
+    all.write_strings(trials.condition_names);
+    all.attach_scale(index, 0);
+    if (b.acc_step >= 0) {
+      h5::Dataset label = f.create_dataset("label", H5T_STD_I32LE, h5::Dataspace::simple({hsize_t(B)}));
+      label.write(H5T_NATIVE_INT, b.label.data());
+      label.attach_scale(trial, 0);
     }
 }
 
@@ -210,14 +221,21 @@ TrialSet read_trials_file(const std::string& path) {
     }
     ts.dt = dt;
   }
-  if (f.is_group("conditions")) {
-    const h5::Group g = f.open_group("conditions");
-    for (const std::string& name : g.child_names()) {
-      if (!g.is_dataset(name)) continue;
-      std::vector<double> v = g.open_dataset(name).read_doubles();
-      if (v.size() != static_cast<std::size_t>(B)) fail("conditions/" + name + " does not hold one value per trial");
-      ts.conditions.push_back({name, std::move(v)});
+  if (f.is_dataset("condition")) {
+    std::vector<std::int64_t> c = f.open_dataset("condition").read_int64s();
+    if (c.size() != static_cast<std::size_t>(B)) fail("condition does not hold one value per trial");
+    if (f.is_dataset("condition_names")) ts.condition_names = f.open_dataset("condition_names").read_strings();
+    for (int k = 0; k < B; ++k) {
+      if (c[k] < -1 || c[k] >= static_cast<std::int64_t>(ts.condition_names.size()))
+        fail("condition of trial " + std::to_string(k) + " is " + std::to_string(c[k]) +
+             ": expected -1 or an index into condition_names (" + std::to_string(ts.condition_names.size()) + ")");
+      b.condition[k] = static_cast<int>(c[k]);
     }
+  }
+  if (f.is_dataset("label")) {
+    const std::vector<std::int64_t> l = f.open_dataset("label").read_int64s();
+    if (l.size() == static_cast<std::size_t>(B))
+      for (int k = 0; k < B; ++k) b.label[k] = static_cast<int>(l[k]);
   }
   return ts;
 }
@@ -238,7 +256,10 @@ void slice_batch(const Batch& in, int first, int n, Batch& out) {
       out.target[dst] = in.target[src];
       out.acc_label[dst] = in.acc_label[src];
     }
-  for (int k = 0; k < n; ++k) out.label[k] = in.label[first + k];
+  for (int k = 0; k < n; ++k) {
+    out.label[k] = in.label[first + k];
+    out.condition[k] = in.condition.empty() ? -1 : in.condition[first + k];
+  }
 }
 
 }  // namespace dalesim

@@ -1,6 +1,6 @@
 // Trials files: a batch of trials in the layout the `file` task reads (inputs [trial, T, I],
 // targets [trial, T, O] or integer classes [trial, T], mask), plus what the file task ignores and
-// simulate uses: the accuracy definition and per-trial condition labels. docs/analysis.md.
+// simulate uses: the accuracy definition and per-trial condition labels (Batch::condition). docs/analysis.md.
 #pragma once
 
 #include <cstdint>
@@ -11,15 +11,9 @@
 
 namespace dalesim {
 
-// Per-trial condition labels (coherence, go/no-go, ...), one value per trial each.
-struct Condition {
-  std::string name;
-  std::vector<double> values;  // [B]
-};
-
 struct TrialSet {
-  Batch batch;                         // time-major, as the backends take it
-  std::vector<Condition> conditions;
+  Batch batch;                            // time-major, as the backends take it (batch.condition: [B])
+  std::vector<std::string> condition_names;  // what batch.condition indexes (the task's condition_names())
   double dt = 0;                       // ms per step (0: unknown)
   std::string origin;                  // where the trials came from, for the record
 };
@@ -31,10 +25,6 @@ struct TrialsInfo {
   std::int64_t seed = 0, iteration = 0;
   std::uint64_t data_seed = 0;
 };
-
-// The labels a task batch carries: `label` (the correct choice of each trial) when the batch has
-// the final-step accuracy form.
-std::vector<Condition> batch_conditions(const Batch& batch);
 
 // Writes `trials` to a new HDF5 file (an existing one is replaced only with `overwrite`, else
 // InputError). Nothing is left at `path` when writing fails.
