@@ -346,8 +346,9 @@ TEST_F(Dynamics, CommandsWriteTheirFilesAndRefuseBadInput) {
       {"simulate " + out + " --replica 0 --task-trials 2 -o " + sim, "--force"},
       {"fixedpoints " + out + " --replica 0 --input 1,2 -o " + bad, "3 comma-separated numbers"},
       {"fixedpoints " + out + " --replica 5 -o " + bad, "--replica"},
-      {"trials perceptual_dm -p nonsense=1 -n 2 -o " + bad, "task.nonsense"},
-      {"trials no_such_task -n 2 -o " + bad, "no_such_task"},
+      {"trials perceptual_dm -p nonsense=1 -n 2 -o " + bad, "-p = nonsense=1; allowed: a parameter of task"},
+      {"trials perceptual_dm -p decision_ms=x -n 2 -o " + bad, "task.decision_ms"},
+      {"trials no_such_task -n 2 -o " + bad, "task.name = \"no_such_task\"; allowed: \"adding\""},
   };
   for (const Case& c : cases) {
     o = run_dalesim(c.args);

@@ -1,4 +1,5 @@
 // `dalesim trials`: a task's trials written as a trials file, in the layout the `file` task reads.
+#include <algorithm>
 #include <cstdio>
 #include <regex>
 
@@ -62,9 +63,22 @@ Action add_trials_command(CLI::App& app, const std::string& command_line) {
     std::string text = "name = \"trials\"\nseed = " + std::to_string(o->seed) + "\n[model]\ndt = " +
                        format_value(Value{o->dt}) + "\n[task]\nname = \"" + o->task + "\"\nbatch = " +
                        std::to_string(o->n) + "\n";
+    // Parameter names are checked here, so that the message names -p, not a line of the sweep
+    // text built below (an unknown task is named by parse_sweep, with the list of tasks).
+    const auto& tasks = task_registry();
+    const auto spec = std::find_if(tasks.begin(), tasks.end(), [&](const TaskInfo& t) { return t.name == o->task; });
     std::string params;
-    for (const std::string& p : o->params) params += toml_line(p);
-    const Sweep sweep = parse_sweep(text + params, "dalesim trials");
+    for (const std::string& p : o->params) {
+      params += toml_line(p);
+      const std::string key = p.substr(0, p.find('='));
+      if (spec != tasks.end() &&
+          std::none_of(spec->params.begin(), spec->params.end(), [&](const ParamSpec& s) { return s.key == key; })) {
+        std::string keys;
+        for (const ParamSpec& s : spec->params) keys += (keys.empty() ? "" : ", ") + s.key;
+        throw ConfigError("-p", p, "a parameter of task \"" + o->task + "\": " + keys, "`dalesim tasks` documents them");
+      }
+    }
+    const Sweep sweep = parse_sweep(text + params, "dalesim trials -p");
     const ReplicaConfig& cfg = sweep.replicas.at(0);
     const std::unique_ptr<Task> task = make_task(cfg.task, cfg.model.dt);
     TrialSet ts;
