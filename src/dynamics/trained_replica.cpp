@@ -1,6 +1,7 @@
 // Reads a trained replica back: its config from the sweep text the file holds, its structure
 // (masks, leak rates) drawn again by init_replica, its parameters from /resume (the last save
-// point, exact) or from a checkpoint's weights.
+// point, exact; the layout io/run_file_writer.cpp writes and read_saved_state reads) or from a
+// checkpoint's weights.
 #include "dynamics/trained_replica.hpp"
 
 #include <algorithm>
@@ -8,7 +9,7 @@
 
 #include "dalesim/history.hpp"
 #include "dalesim/sweep.hpp"
-#include "io/run_files.hpp"
+#include "io/h5.hpp"
 
 namespace dalesim {
 
@@ -43,6 +44,34 @@ void use_checkpoint_weights(const ReplicaWeights& w, TrainedReplica& t) {
   m.moment1.clear();
   m.moment2.clear();
   m.diverged_step = -1;
+}
+
+// One replica's parameters from /resume (the datasets read_saved_state reads for --resume, sliced
+// here so that a large sweep's state is not read whole): false when the file's resume point is
+// not the checkpoint at `step` with `n_checkpoints` rows before it.
+bool read_saved_replica(const std::string& path, int position, std::size_t step, std::size_t n_checkpoints,
+                        std::vector<double>& params, std::int64_t& diverged_step) {
+  h5::silence_errors();
+  const h5::File f = h5::File::open_read_only(path);
+  if (!f.is_group("resume")) return false;
+  const h5::Group g = f.open_group("resume");
+  if (g.int_attribute("next_iteration") != static_cast<std::int64_t>(step) ||
+      g.int_attribute("checkpoint_rows") != static_cast<std::int64_t>(n_checkpoints))
+    return false;
+  const std::vector<std::int64_t> offset = g.open_dataset("offset").read_int64s();
+  const std::vector<std::int64_t> diverged = g.open_dataset("diverged_step").read_int64s();
+  const h5::Dataset all = g.open_dataset("params");
+  const h5::Dims dims = all.dims();
+  if (static_cast<std::size_t>(position) + 1 >= offset.size() || diverged.size() + 1 != offset.size() ||
+      dims.size() != 1)
+    return false;
+  const std::int64_t begin = offset[position], end = offset[position + 1];
+  if (begin < 0 || end < begin || static_cast<hsize_t>(end) > dims[0]) return false;
+  params.assign(static_cast<std::size_t>(end - begin), 0.0);
+  if (end > begin)
+    all.read_block(H5T_NATIVE_DOUBLE, {static_cast<hsize_t>(begin)}, {static_cast<hsize_t>(end - begin)}, params.data());
+  diverged_step = diverged[position];
+  return true;
 }
 
 }  // namespace
@@ -109,17 +138,16 @@ TrainedReplica load_trained_replica(const std::string& path, int replica_id, con
   // The last checkpoint is also the resume point of a run that ended there: take the exact state.
   if (t.checkpoint == t.n_checkpoints - 1) {
     try {
-      if (has_resume_point(path)) {
-        SavedState s = read_saved_state(path);
-        if (s.point.next_iteration == t.step && s.point.checkpoint_rows == f.checkpoint_step.size() &&
-            static_cast<std::size_t>(t.position) < s.params.size() &&
-            s.params[t.position].size() == t.model.layout.size) {
-          t.model.params = std::move(s.params[t.position]);
-          t.model.diverged_step = s.diverged_step[t.position];
-          t.exact = true;
-        }
+      std::vector<double> params;
+      std::int64_t diverged = -1;
+      if (read_saved_replica(path, t.position, static_cast<std::size_t>(t.step), f.checkpoint_step.size(), params,
+                             diverged) &&
+          params.size() == t.model.layout.size) {
+        t.model.params = std::move(params);
+        t.model.diverged_step = diverged;
+        t.exact = true;
       }
-    } catch (const InputError&) {  // an inconsistent /resume: the checkpoint's weights still serve
+    } catch (const std::runtime_error&) {  // an inconsistent /resume: the checkpoint's weights still serve
     }
   }
   if (!t.exact) use_checkpoint_weights(w, t);
