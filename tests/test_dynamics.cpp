@@ -123,6 +123,33 @@ TEST_F(Dynamics, PerTrialLossesAverageToTheRecordedBatchLoss) {
   }
 }
 
+// Every parameterisation read back: free, colei, mix and dann, with gradient descent and with EG
+// (split biases), from a checkpoint's float32 weights and from the exact last state.
+TEST_F(Dynamics, SimulateReadsBackEveryArchAndRule) {
+  auto sweep = [](int n_steps) {
+    return "name = \"arch\"\n[model]\nn_units = 10\ntau_e = 40.0\ntau_i = 60.0\nreadout_from = \"exc\"\n"
+           "input_to = \"exc\"\n[task]\nname = \"perceptual_dm\"\n"
+           "batch = 2\nfixation_ms = 40.0\nstimulus_ms = 100.0\ndecision_ms = 40.0\n[train]\nlr = 0.02\nn_steps = " +
+           std::to_string(n_steps) +
+           "\nlog_every = 1\ncheckpoint_every = 1\n[sweep.grid]\n\"model.arch\" = [\"free\", \"colei\", \"mix\", "
+           "\"dann\"]\n\"train.rule\" = [\"gd\", \"eg\"]\n";
+  };
+  const std::string out = train("arch", sweep(2));
+  const RunFile f = read_run_file(out), longer = read_run_file(train("arch_longer", sweep(3)));
+  ASSERT_EQ(f.n_replicas, 8);
+  for (int id = 0; id < 8; ++id) {
+    for (const char* c : {"1", "last"}) {
+      const TrainedReplica r = load_trained_replica(out, id, c);
+      EXPECT_EQ(r.exact, std::string(c) == "last") << id;
+      const Simulation sim = simulate_replica(r, task_batch(r, r.step, 2), false, r.step);
+      double sum = 0, weight = 0;
+      for (int b = 0; b < 2; ++b) sum += sim.loss[b] * sim.loss_weight[b], weight += sim.loss_weight[b];
+      const double want = recorded_loss(r.exact ? longer : f, r.step, r.position);
+      EXPECT_NEAR(sum / weight, want, 1e-5 * std::abs(want)) << r.arch << " replica " << id << " checkpoint " << c;
+    }
+  }
+}
+
 // `dalesim trials` writes what the file task reads: training on the exported trials of batch 0 gives
 // the built-in task's first-step loss (same seed, same model), in both target forms.
 TEST_F(Dynamics, ExportedTrialsTrainLikeTheBuiltInTask) {
