@@ -50,7 +50,7 @@ void use_checkpoint_weights(const ReplicaWeights& w, TrainedReplica& t) {
 // here so that a large sweep's state is not read whole): false when the file's resume point is
 // not the checkpoint at `step` with `n_checkpoints` rows before it.
 bool read_saved_replica(const std::string& path, int position, std::size_t step, std::size_t n_checkpoints,
-                        std::vector<double>& params, std::int64_t& diverged_step) {
+                        std::vector<double>& params, std::int64_t& diverged_step, std::vector<float>& mask_rec) {
   h5::silence_errors();
   const h5::File f = h5::File::open_read_only(path);
   if (!f.is_group("resume")) return false;
@@ -71,6 +71,18 @@ bool read_saved_replica(const std::string& path, int position, std::size_t step,
   if (end > begin)
     all.read_block(H5T_NATIVE_DOUBLE, {static_cast<hsize_t>(begin)}, {static_cast<hsize_t>(end - begin)}, params.data());
   diverged_step = diverged[position];
+  // The recurrent mask as training left it (pruning changes it), when the file saves one.
+  mask_rec.clear();
+  if (g.is_dataset("mask_rec") && g.is_dataset("mask_offset")) {
+    const std::vector<std::int64_t> mo = g.open_dataset("mask_offset").read_int64s();
+    const h5::Dataset masks = g.open_dataset("mask_rec");
+    if (mo.size() != offset.size() || masks.dims().size() != 1) return false;
+    const std::int64_t m0 = mo[position], m1 = mo[position + 1];
+    if (m0 < 0 || m1 < m0 || static_cast<hsize_t>(m1) > masks.dims()[0]) return false;
+    mask_rec.assign(static_cast<std::size_t>(m1 - m0), 0.f);
+    if (m1 > m0)
+      masks.read_block(H5T_NATIVE_FLOAT, {static_cast<hsize_t>(m0)}, {static_cast<hsize_t>(m1 - m0)}, mask_rec.data());
+  }
   return true;
 }
 
@@ -139,12 +151,14 @@ TrainedReplica load_trained_replica(const std::string& path, int replica_id, con
   if (t.checkpoint == t.n_checkpoints - 1) {
     try {
       std::vector<double> params;
+      std::vector<float> mask;
       std::int64_t diverged = -1;
       if (read_saved_replica(path, t.position, static_cast<std::size_t>(t.step), f.checkpoint_step.size(), params,
-                             diverged) &&
-          params.size() == t.model.layout.size) {
+                             diverged, mask) &&
+          params.size() == t.model.layout.size && (mask.empty() || mask.size() == t.model.mask_rec.size())) {
         t.model.params = std::move(params);
         t.model.diverged_step = diverged;
+        if (!mask.empty()) t.model.mask_rec = std::move(mask);  // empty: a file without saved masks
         t.exact = true;
       }
     } catch (const std::runtime_error&) {  // an inconsistent /resume: the checkpoint's weights still serve
