@@ -52,8 +52,10 @@ std::vector<ArchKind> arch_kinds(Archs set) {
 
 // n replicas cycling through archs, sizes (two shapes per arch) and optimisers; every third
 // replica scores perceptual_dm in its class form (softmax cross-entropy, per-step accuracy).
+// With `formulations`, the options of the formulations cycle too: alpha per network / per neuron,
+// sigmoid / clamp form, train.dale clamp / abs / relu (ColEI parts), and the costs of the loss.
 std::vector<ReplicaConfig> replicas(int n, bool mixed_shapes, Optim opt, Archs set = Archs::classic,
-                                    Rule rule = Rule::gd, double weight_decay = 0) {
+                                    Rule rule = Rule::gd, double weight_decay = 0, bool formulations = false) {
   std::vector<ReplicaConfig> cfgs;
   const std::vector<ArchKind> kinds = arch_kinds(set);
   for (int r = 0; r < n; ++r) {
@@ -70,6 +72,18 @@ std::vector<ReplicaConfig> replicas(int n, bool mixed_shapes, Optim opt, Archs s
     c.model.sigma_rec = r % 4 == 0 ? 0.05 : 0.0;
     c.model.phi = r % 5 == 0 ? Phi::tanh : Phi::relu;
     if (r % 3 == 1) c.task.params["target"] = Value{std::string("class")};
+    if (formulations) {
+      c.model.alpha_per = r % 2 ? AlphaPer::neuron : AlphaPer::network;
+      c.model.alpha_form = r % 3 == 0 ? AlphaForm::clamp : AlphaForm::sigmoid;
+      c.train.lr_alpha = 0.05;
+      if (!c.model.dann_part()) c.train.dale = static_cast<DaleMode>((r / 2) % 3);
+      if (r % 4 != 3) {
+        const double on = 1 + r % 3;
+        c.train.l1_in = 1e-3 * (r % 3), c.train.l2_in = 3e-3 * on, c.train.l1_rec = 5e-3 * on;
+        c.train.l2_rec = 1e-2 * on, c.train.l1_out = 2e-3, c.train.l2_out = 1e-2 * (r % 2);
+        c.train.l1_free = 1e-2 * (r % 2), c.train.l2_free = 2e-2 * on, c.train.l2_firing_rate = 1e-2 * on;
+      }
+    }
     cfgs.push_back(c);
   }
   return cfgs;
@@ -126,6 +140,7 @@ struct AgreeCase {
   // Relative tolerance of losses, gradient norms and rates, and of the parameters against the
   // largest parameter; the reason is written beside each case.
   double tol = 1e-4, param_tol = 1e-4;
+  bool formulations = false;
 };
 
 const char* archs_name(Archs a) { return a == Archs::classic ? "classic" : a == Archs::dann ? "dann" : "all"; }
@@ -141,6 +156,7 @@ std::string case_name(const ::testing::TestParamInfo<AgreeCase>& i) {
   if (c.archs != Archs::classic) name += std::string("_") + archs_name(c.archs);
   if (c.rule != Rule::gd) name += std::string("_") + to_string(c.rule);
   if (c.weight_decay != 0) name += "_decay";
+  if (c.formulations) name += "_formulations";
   return name;
 }
 
@@ -151,8 +167,9 @@ class GpuAgreement : public Gpu, public ::testing::WithParamInterface<AgreeCase>
 // 1e-4 relative in the loss and 1e-4 of the weight scale in the parameters.
 TEST_P(GpuAgreement, MatchesCpuReference) {
   const AgreeCase& c = GetParam();
-  const auto cfgs = replicas(c.n, c.mixed_shapes, c.opt, c.archs, c.rule, c.weight_decay);
+  const auto cfgs = replicas(c.n, c.mixed_shapes, c.opt, c.archs, c.rule, c.weight_decay, c.formulations);
   const RunOut cpu = run_backend("cpu", "tiled", cfgs, 6), gpu = run_backend("cuda", c.gemm, cfgs, 6);
+  int costs_seen = 0;
   for (size_t s = 0; s < cpu.metrics.size(); ++s)
     for (int r = 0; r < c.n; ++r) {
       const StepMetrics &a = cpu.metrics[s][r], &b = gpu.metrics[s][r];
@@ -160,11 +177,21 @@ TEST_P(GpuAgreement, MatchesCpuReference) {
       EXPECT_NEAR(a.grad_norm, b.grad_norm, c.tol * a.grad_norm + 1e-7) << "step " << s << " replica " << r;
       EXPECT_NEAR(a.mean_rate, b.mean_rate, c.tol * std::fabs(a.mean_rate) + 1e-7);
       EXPECT_EQ(a.dale_violation, b.dale_violation);
+      // A weight within rounding of 0 may have its sign on one side only.
+      EXPECT_NEAR(a.dale_sign_match, b.dale_sign_match, 2.0 / (24 * 24)) << "step " << s << " replica " << r;
+      EXPECT_NEAR(a.dale_columns, b.dale_columns, 1.0 / 24 + 1e-12) << "step " << s << " replica " << r;
       if (std::isnan(a.accuracy)) EXPECT_TRUE(std::isnan(b.accuracy));
       else EXPECT_NEAR(a.accuracy, b.accuracy, 1.0 / 8) << "one decision may flip on a near-tie";
-      if (std::isnan(a.alpha)) EXPECT_TRUE(std::isnan(b.alpha));
-      else EXPECT_NEAR(a.alpha, b.alpha, 1e-5);
+      for (double StepMetrics::*m : {&StepMetrics::alpha, &StepMetrics::alpha_e, &StepMetrics::alpha_i}) {
+        if (std::isnan(a.*m)) EXPECT_TRUE(std::isnan(b.*m)) << "step " << s << " replica " << r;
+        else EXPECT_NEAR(a.*m, b.*m, 1e-5) << "step " << s << " replica " << r;
+      }
+      for (const CostField& f : kCostFields) {
+        EXPECT_NEAR(a.*f.metric, b.*f.metric, c.tol * std::fabs(a.*f.metric) + 1e-9) << f.key << " step " << s << " replica " << r;
+        costs_seen += a.*f.metric != 0;
+      }
     }
+  if (c.formulations) EXPECT_GT(costs_seen, 0);
   for (int r = 0; r < c.n; ++r) {
     // The downloaded training state (resume) is the CPU's.
     EXPECT_EQ(gpu.models[r].adam_steps, cpu.models[r].adam_steps) << "replica " << r;
@@ -215,6 +242,56 @@ INSTANTIATE_TEST_SUITE_P(
         AgreeCase{31, true, "tiled", Optim::sgd, Archs::all, Rule::md, 1e-3, 3e-4, 1e-3},
         AgreeCase{33, true, "cublas", Optim::sgd, Archs::all, Rule::md, 1e-3, 3e-4, 1e-3}),
     case_name);
+
+// The formulations (alpha per neuron and its clamp form, abs / relu Dale parts, every cost), over
+// every arch and rule: the costs add one elementwise FP32 term per weight (in double, rounded
+// once, as on the CPU), and the per-neuron alpha sums are in the CPU's order: the same 1e-4.
+INSTANTIATE_TEST_SUITE_P(
+    Formulations, GpuAgreement,
+    ::testing::Values(AgreeCase{1, false, "tiled", Optim::adam, Archs::classic, Rule::gd, 0, 1e-4, 1e-4, true},
+                      AgreeCase{31, true, "tiled", Optim::sgd, Archs::all, Rule::gd, 0, 1e-4, 1e-4, true},
+                      AgreeCase{33, true, "cublas", Optim::adam, Archs::all, Rule::gd, 0, 1e-4, 1e-4, true},
+                      AgreeCase{32, true, "tiled", Optim::adam, Archs::all, Rule::eg, 1e-3, 1e-4, 1e-4, true},
+                      AgreeCase{33, true, "tiled", Optim::sgd, Archs::all, Rule::gd_sign, 0, 1e-4, 1e-4, true}),
+    case_name);
+
+// Pruning is done on the host between iterations (the driver): masks pruned there and uploaded
+// train the same on both backends, and the pruned entries stay zero on the device.
+TEST_F(Gpu, PrunedModelsTrainAsOnTheCpuAndStayPruned) {
+  std::vector<ReplicaConfig> cfgs = replicas(12, true, Optim::adam, Archs::classic, Rule::gd, 0, true);
+  for (Rule rule : {Rule::gd, Rule::eg}) {
+    for (auto& c : cfgs) c.train.rule = rule;
+    std::vector<ReplicaModel> cpu_models = models_of(cfgs);
+    for (auto& m : cpu_models) prune_recurrent(m, 0.3);
+    std::vector<ReplicaModel> gpu_models = cpu_models;
+    BackendOptions opt;
+    opt.n_threads = 2;
+    auto cpu = make_cpu_backend(opt), gpu = make_cuda_backend(opt);
+    cpu->upload(cpu_models);
+    gpu->upload(gpu_models);
+    for (int it = 0; it < 5; ++it) {
+      const std::vector<Batch> batches = batches_of(cfgs, it);
+      std::vector<const Batch*> ptrs;
+      for (const auto& b : batches) ptrs.push_back(&b);
+      std::vector<StepMetrics> mc, mg;
+      cpu->train_step(it, ptrs, &mc);
+      gpu->train_step(it, ptrs, &mg);
+      for (size_t r = 0; r < cfgs.size(); ++r) ASSERT_NEAR(mc[r].loss, mg[r].loss, 1e-4 * std::fabs(mc[r].loss) + 1e-7);
+    }
+    cpu->download(cpu_models);
+    gpu->download(gpu_models);
+    for (size_t r = 0; r < cfgs.size(); ++r) {
+      const std::vector<double> w = gpu_models[r].effective_w_rec();
+      int pruned = 0;
+      for (size_t k = 0; k < w.size(); ++k)
+        if (gpu_models[r].mask_rec[k] == 0 && (r % 3 != 0 || k % (cfgs[r].model.n_units + 1) != 0)) {
+          EXPECT_EQ(w[k], 0.0) << "replica " << r << " W_rec[" << k << "]";
+          ++pruned;
+        }
+      EXPECT_GT(pruned, 0);
+    }
+  }
+}
 
 // Adam's first step moves every weight whose gradient dominates eps by about lr sqrt(bc2) / bc1
 // whatever the gradient's rounding, so the step itself is held to the CPU far tighter than the

@@ -20,6 +20,10 @@ struct GradCase {
   // A cross-entropy task instead ("copy", "perceptual_dm_class", "context_dm_class"), or none.
   const char* ce_task = nullptr;
   DalePart dale_part = DalePart::colei;  // for mix
+  AlphaPer alpha_per = AlphaPer::network;
+  AlphaForm alpha_form = AlphaForm::sigmoid;
+  DaleMode dale = DaleMode::clamp;
+  bool costs = false;  // every cost of the loss, with different coefficients
 };
 
 // Tiny cross-entropy tasks: copy (every step scored), perceptual_dm in its class form, and
@@ -57,6 +61,13 @@ TEST_P(GradientCheck, MatchesCentralDifferences) {
   cfg.model.dale_part = gc.dale_part;
   cfg.model.dann_n_i = 2;  // more than one interneuron, so W_ei and W_ie are real matrices
   cfg.model.alpha_init = 0.35;
+  cfg.model.alpha_per = gc.alpha_per;
+  cfg.model.alpha_form = gc.alpha_form;
+  cfg.train.dale = gc.dale;
+  if (gc.costs) {
+    double coef = 0.05;
+    for (const CostField& c : kCostFields) cfg.train.*c.coefficient = (coef *= 1.3);
+  }
   cfg.model.g = 1.3;
   if (gc.adding) test::use_adding(cfg, 6, 4);
   if (gc.ce_task) use_cross_entropy_task(cfg, gc.ce_task);
@@ -67,10 +78,28 @@ TEST_P(GradientCheck, MatchesCentralDifferences) {
     for (size_t k = 0; k < model.layout[t].size(); ++k) model.tensor(t)[k] = 0.1 * std::cos(3.0 * k + 1);
   const Batch batch = test::batch_of(cfg, 3);
   if (gc.ce_task) ASSERT_EQ(batch.loss, LossKind::cross_entropy);
+  // Per-neuron alphas that differ, so each alpha_j's gradient is its own.
+  if (gc.alpha_per == AlphaPer::neuron)
+    for (size_t j = 0; j < model.layout[Tensor::a].size(); ++j) {
+      const double al = 0.2 + 0.6 * j / model.layout.N;
+      model.tensor(Tensor::a)[j] = gc.alpha_form == AlphaForm::clamp ? al : std::log(al / (1 - al));
+    }
+
+  // Raw W_dale of both signs under abs (sign x |raw|), so both branches of its derivative count.
+  if (gc.dale == DaleMode::abs)
+    for (size_t k = 0; k < model.layout[Tensor::W_dale].size(); k += 3) model.tensor(Tensor::W_dale)[k] *= -1;
 
   cpu::ReplicaTrainer<double> trainer(model);
-  const double loss = trainer.loss_and_grad(batch, 3, true).loss;
+  const cpu::PassResult first = trainer.loss_and_grad(batch, 3, true);
+  const double loss = first.total();  // the gradient is of the task loss plus the costs
   ASSERT_TRUE(std::isfinite(loss));
+  if (gc.costs)
+    for (const CostField& c : kCostFields)
+      if (c.cost != Cost::l1_free && c.cost != Cost::l2_free) {
+        EXPECT_GT(first.cost[static_cast<int>(c.cost)], 0) << c.key;
+      } else if (model.layout.has(Tensor::W_free)) {
+        EXPECT_GT(first.cost[static_cast<int>(c.cost)], 0) << c.key;
+      }
   const std::vector<double> grad = trainer.grad();
   const double h = 1e-6;
   double max_err = 0;
@@ -81,9 +110,9 @@ TEST_P(GradientCheck, MatchesCentralDifferences) {
       double& p = trainer.params()[k];
       const double saved = p;
       p = saved + h;
-      const double up = trainer.loss_and_grad(batch, 3, false).loss;
+      const double up = trainer.loss_and_grad(batch, 3, false).total();
       p = saved - h;
-      const double down = trainer.loss_and_grad(batch, 3, false).loss;
+      const double down = trainer.loss_and_grad(batch, 3, false).total();
       p = saved;
       const double fd = (up - down) / (2 * h);
       const double err = std::fabs(fd - grad[k]) / std::max(1e-4, std::fabs(fd) + std::fabs(grad[k]));
@@ -99,7 +128,10 @@ TEST_P(GradientCheck, MatchesCentralDifferences) {
   for (Tensor t : {Tensor::W_free, Tensor::W_dale, Tensor::W_ei, Tensor::W_ie})
     for (size_t k = 0; k < model.layout[t].size(); ++k) rec_norm += std::fabs(grad[model.layout[t].offset + k]);
   EXPECT_GT(rec_norm, 1e-8);
-  if (gc.arch == Arch::mix) EXPECT_GT(std::fabs(grad[model.layout[Tensor::a].offset]), 1e-10);
+  if (gc.arch == Arch::mix)
+    for (size_t j = 0; j < model.layout[Tensor::a].size(); ++j)
+      EXPECT_GT(std::fabs(grad[model.layout[Tensor::a].offset + j]), 1e-10) << "a[" << j << "]";
+  if (gc.alpha_per == AlphaPer::neuron) EXPECT_EQ(model.layout[Tensor::a].size(), size_t(model.layout.N));
 }
 
 INSTANTIATE_TEST_SUITE_P(
@@ -124,7 +156,31 @@ INSTANTIATE_TEST_SUITE_P(
         GradCase{"mix_dann_softplus", Arch::mix, Phi::softplus, 0.0, 1.0, Population::all, Population::all, false,
                  nullptr, DalePart::dann},
         GradCase{"dann_tanh_dm_xent", Arch::dann, Phi::tanh, 0.0, 1.0, Population::all, Population::all, false,
-                 "perceptual_dm_class"}),
+                 "perceptual_dm_class"},
+        // The formulations: alpha per neuron and its clamp form, reparameterised Dale, the costs.
+        GradCase{"mix_tanh_alpha_per_neuron", Arch::mix, Phi::tanh, 0.0, 1.0, Population::all, Population::all,
+                 false, nullptr, DalePart::colei, AlphaPer::neuron},
+        GradCase{"mix_softplus_alpha_per_neuron_clamp", Arch::mix, Phi::softplus, 0.1, 0.8, Population::all,
+                 Population::all, true, nullptr, DalePart::colei, AlphaPer::neuron, AlphaForm::clamp},
+        GradCase{"mix_tanh_alpha_clamp", Arch::mix, Phi::tanh, 0.0, 1.0, Population::all, Population::all, false,
+                 nullptr, DalePart::colei, AlphaPer::network, AlphaForm::clamp},
+        GradCase{"mix_dann_alpha_per_neuron", Arch::mix, Phi::tanh, 0.0, 1.0, Population::all, Population::all,
+                 false, nullptr, DalePart::dann, AlphaPer::neuron},
+        GradCase{"colei_tanh_dale_abs", Arch::colei, Phi::tanh, 0.0, 0.8, Population::all, Population::all, false,
+                 nullptr, DalePart::colei, AlphaPer::network, AlphaForm::sigmoid, DaleMode::abs},
+        GradCase{"mix_softplus_dale_relu", Arch::mix, Phi::softplus, 0.0, 1.0, Population::all, Population::all,
+                 true, nullptr, DalePart::colei, AlphaPer::network, AlphaForm::sigmoid, DaleMode::relu},
+        GradCase{"mix_tanh_neuron_abs", Arch::mix, Phi::tanh, 0.0, 1.0, Population::all, Population::all, false,
+                 nullptr, DalePart::colei, AlphaPer::neuron, AlphaForm::sigmoid, DaleMode::abs},
+        GradCase{"mix_tanh_costs", Arch::mix, Phi::tanh, 0.0, 0.8, Population::exc, Population::exc, false,
+                 nullptr, DalePart::colei, AlphaPer::network, AlphaForm::sigmoid, DaleMode::clamp, true},
+        GradCase{"mix_softplus_neuron_clamp_costs_xent", Arch::mix, Phi::softplus, 0.2, 1.0, Population::all,
+                 Population::all, false, "perceptual_dm_class", DalePart::colei, AlphaPer::neuron, AlphaForm::clamp,
+                 DaleMode::clamp, true},
+        GradCase{"free_tanh_costs", Arch::free, Phi::tanh, 0.0, 1.0, Population::all, Population::all, true,
+                 nullptr, DalePart::colei, AlphaPer::network, AlphaForm::sigmoid, DaleMode::clamp, true},
+        GradCase{"dann_tanh_costs", Arch::dann, Phi::tanh, 0.0, 1.0, Population::all, Population::all, false,
+                 nullptr, DalePart::colei, AlphaPer::network, AlphaForm::sigmoid, DaleMode::clamp, true}),
     [](const ::testing::TestParamInfo<GradCase>& info) { return info.param.name; });
 
 }  // namespace

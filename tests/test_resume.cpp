@@ -32,8 +32,8 @@ namespace {
 namespace fs = std::filesystem;
 using namespace std::chrono_literals;
 
-// 4 replicas (mix and colei, two seeds) trained for 240 steps with a checkpoint every 20: about
-// a second on one thread, with many commits for a kill to land in.
+// 4 replicas (mix and colei, two seeds) trained for 240 steps with a checkpoint every 20, pruned at
+// steps 30, 80, 130, ...: about a second on one thread, with many commits for a kill to land in.
 const char* kSweep = R"(
 name = "resume-test"
 [model]
@@ -48,6 +48,10 @@ lr = 0.01
 n_steps = 240
 log_every = 5
 checkpoint_every = 20
+# Pruning changes the connection masks during the run: a resume must restore them.
+prune_at = 30
+prune_every = 50
+prune_fraction = 0.1
 [sweep]
 seeds = 2
 [sweep.grid]

@@ -24,8 +24,14 @@ enum class Rule { gd, eg, gd_sign, md };
 enum class Phi { relu, tanh, softplus, sigmoid };
 // Optimiser for gradient-descent rules.
 enum class Optim { sgd, adam };
-// How Dale's law is kept during training (SPEC §2). Only projection exists so far.
-enum class DaleMode { clamp };
+// How the signs of W_dale are kept during training (SPEC §2): projection after every update
+// (clamp), or a reparameterisation trained through it: effective weight = sign x |raw| (abs) or
+// sign x relu(raw) (relu), raw unconstrained.
+enum class DaleMode { clamp, abs, relu };
+// Alpha of `mix`: one per network, or one per presynaptic neuron (column j of W mixes with alpha_j).
+enum class AlphaPer { network, neuron };
+// How alpha is parameterised: alpha = sigmoid(a), or alpha = a projected onto [0, 1].
+enum class AlphaForm { sigmoid, clamp };
 // Initialisation of W_free (SPEC §4, issue "the science"): Gaussian N(0, g^2/N), g x orthogonal,
 // uniform U(-g/sqrt(N), g/sqrt(N)), log-normal magnitudes, or a Gaussian truncated to a low rank.
 enum class FreeInit { gaussian, orthogonal, uniform, lognormal, lowrank };
@@ -88,7 +94,9 @@ struct ModelConfig {
   SpectrumFrom spectrum_from = SpectrumFrom::none;
   double rho = 1.5;         // spectral radius of W_dale at init
   double g_in = 1.0;        // W_in ~ N(0, g_in^2 / I)
-  double alpha_init = 0.5;  // mix only; alpha = sigmoid(a), 0 < alpha_init < 1
+  double alpha_init = 0.5;  // mix only; sigmoid form: 0 < alpha_init < 1; clamp form: 0 <= alpha_init <= 1
+  AlphaPer alpha_per = AlphaPer::network;  // mix only
+  AlphaForm alpha_form = AlphaForm::sigmoid;  // mix only
   DalePart dale_part = DalePart::colei;  // mix only
   int dann_n_i = 0;     // recurrent interneurons of the DANN part; 0 = default_interneurons()
   int dann_n_i_in = 0;  // input interneurons of arch dann; 0 = default_interneurons()
@@ -130,6 +138,23 @@ struct TrainConfig {
   double md_p = 3.0;         // rule md: the p of the p-norm potential (p = 2 is gradient descent)
   double weight_decay = 0;   // gd/gd_sign/md: + lambda w; eg: + lambda sign(w)
   bool eg_split_bias = true; // rule eg: biases b = b+ + b- (b+ >= 0, b- <= 0), each trained by EG
+  // Costs added to the task loss (PsychRNN's names where they exist): coefficient x mean over the
+  // entries of |w| (l1) or w^2 (l2) of the effective input, recurrent and readout matrices; of the
+  // free part (1 - alpha_j) W_free * mask as it enters W_rec; and of the rates phi(v) over
+  // time, trials and units (l2_firing_rate).
+  double l1_in = 0, l2_in = 0, l1_rec = 0, l2_rec = 0, l1_out = 0, l2_out = 0, l1_free = 0, l2_free = 0;
+  double l2_firing_rate = 0;
+  // Pruning: at step prune_at (and every prune_every steps after, when > 0) the prune_fraction of
+  // the present recurrent connections with the smallest |effective weight| are removed for good.
+  std::int64_t prune_at = -1;  // -1: never
+  std::int64_t prune_every = 0;
+  double prune_fraction = 0.1;
+
+  bool prunes() const { return prune_at >= 0; }
+  bool prunes_at(std::int64_t step) const {
+    if (prune_at < 0 || step < prune_at) return false;
+    return step == prune_at || (prune_every > 0 && (step - prune_at) % prune_every == 0);
+  }
 
   double alpha_lr() const { return lr_alpha < 0 ? lr : lr_alpha; }
 };
@@ -163,6 +188,8 @@ const char* to_string(Rule r);
 const char* to_string(Phi p);
 const char* to_string(Optim o);
 const char* to_string(DaleMode d);
+const char* to_string(AlphaPer a);
+const char* to_string(AlphaForm a);
 const char* to_string(FreeInit f);
 const char* to_string(LognormalSigns s);
 const char* to_string(SpectrumFrom s);

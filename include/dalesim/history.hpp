@@ -22,7 +22,41 @@ struct StepMetrics {
   double grad_norm = 0;  // before clipping
   double mean_rate = 0;  // mean phi(v) over batch, time, units
   double dale_violation = 0;  // fraction of columns of the effective W_rec with mixed signs
+  // How far the effective W_rec is from Dale's law, meaningful for `mix` and `free` too: the
+  // fraction of its nonzero weights whose sign is their presynaptic type's, and the fraction of
+  // columns whose nonzero weights all have it (a column of zeros obeys).
+  double dale_sign_match = 0, dale_columns = 0;
+  double alpha_e = 0, alpha_i = 0;  // mean alpha over excitatory / inhibitory columns (NaN: none)
+  // The costs in the loss (train.l1_in, ...), each coefficient x its mean; `loss` is the task loss.
+  double cost_l1_in = 0, cost_l2_in = 0, cost_l1_rec = 0, cost_l2_rec = 0, cost_l1_out = 0, cost_l2_out = 0;
+  double cost_l1_free = 0, cost_l2_free = 0, cost_l2_firing_rate = 0;
 };
+
+// The costs of the loss: key of the coefficient, its field, and the metric recording its value.
+enum class Cost : int { l1_in, l2_in, l1_rec, l2_rec, l1_out, l2_out, l1_free, l2_free, l2_firing_rate, count };
+constexpr int kCostCount = static_cast<int>(Cost::count);
+struct CostField {
+  Cost cost;
+  const char* key;  // "train.l1_in"
+  double TrainConfig::*coefficient;
+  double StepMetrics::*metric;
+};
+inline constexpr CostField kCostFields[kCostCount] = {
+    {Cost::l1_in, "train.l1_in", &TrainConfig::l1_in, &StepMetrics::cost_l1_in},
+    {Cost::l2_in, "train.l2_in", &TrainConfig::l2_in, &StepMetrics::cost_l2_in},
+    {Cost::l1_rec, "train.l1_rec", &TrainConfig::l1_rec, &StepMetrics::cost_l1_rec},
+    {Cost::l2_rec, "train.l2_rec", &TrainConfig::l2_rec, &StepMetrics::cost_l2_rec},
+    {Cost::l1_out, "train.l1_out", &TrainConfig::l1_out, &StepMetrics::cost_l1_out},
+    {Cost::l2_out, "train.l2_out", &TrainConfig::l2_out, &StepMetrics::cost_l2_out},
+    {Cost::l1_free, "train.l1_free", &TrainConfig::l1_free, &StepMetrics::cost_l1_free},
+    {Cost::l2_free, "train.l2_free", &TrainConfig::l2_free, &StepMetrics::cost_l2_free},
+    {Cost::l2_firing_rate, "train.l2_firing_rate", &TrainConfig::l2_firing_rate, &StepMetrics::cost_l2_firing_rate},
+};
+inline bool has_costs(const TrainConfig& tc) {
+  for (const CostField& c : kCostFields)
+    if (tc.*c.coefficient != 0) return true;
+  return false;
+}
 
 // The per-step metrics by the names of their /history datasets.
 struct StepMetricField {
@@ -33,6 +67,13 @@ inline constexpr StepMetricField kStepMetricFields[] = {
     {"loss", &StepMetrics::loss},           {"accuracy", &StepMetrics::accuracy},
     {"alpha", &StepMetrics::alpha},         {"grad_norm", &StepMetrics::grad_norm},
     {"mean_rate", &StepMetrics::mean_rate}, {"dale_violation", &StepMetrics::dale_violation},
+    {"dale_sign_match", &StepMetrics::dale_sign_match}, {"dale_columns", &StepMetrics::dale_columns},
+    {"alpha_e", &StepMetrics::alpha_e},     {"alpha_i", &StepMetrics::alpha_i},
+    {"cost_l1_in", &StepMetrics::cost_l1_in},   {"cost_l2_in", &StepMetrics::cost_l2_in},
+    {"cost_l1_rec", &StepMetrics::cost_l1_rec}, {"cost_l2_rec", &StepMetrics::cost_l2_rec},
+    {"cost_l1_out", &StepMetrics::cost_l1_out}, {"cost_l2_out", &StepMetrics::cost_l2_out},
+    {"cost_l1_free", &StepMetrics::cost_l1_free}, {"cost_l2_free", &StepMetrics::cost_l2_free},
+    {"cost_l2_firing_rate", &StepMetrics::cost_l2_firing_rate},
 };
 
 // Replica status values, as written to /replicas/status.
@@ -49,7 +90,8 @@ struct ReplicaWeights {
   std::vector<float> W_out;   // [O, N]
   std::vector<float> b;       // [N]
   std::vector<float> b_out;   // [O]
-  float alpha = 0;            // NaN when the arch has none
+  float alpha = 0;            // mean alpha over the units; NaN when the arch has none
+  std::vector<float> alpha_units;  // [N] alpha_j of each presynaptic unit (NaN when the arch has none)
 };
 
 // Histograms of ln|w| by presynaptic type: bin k counts ln|w| in [kLogwMin + k w, kLogwMin + (k+1) w)
@@ -84,6 +126,7 @@ struct Diagnostics {
   double geometry_p2 = std::numeric_limits<double>::quiet_NaN();
   double geometry_p3 = std::numeric_limits<double>::quiet_NaN();
   double geometry_negentropy = std::numeric_limits<double>::quiet_NaN();
+  double density = 1;  // fraction of the N x N recurrent connections present (falls with pruning)
 };
 
 // Run-level facts written as root attributes.

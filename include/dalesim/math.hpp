@@ -32,6 +32,39 @@ DALESIM_HOST_DEVICE inline Real phi_grad(Phi phi, Real v, Real r) {
   return Real(1);
 }
 
+// Alpha of `mix` from its parameter a: sigmoid(a), or a itself (the clamp form, kept in [0, 1] by
+// projection after every update); and d alpha / d a at that alpha.
+template <class Real>
+DALESIM_HOST_DEVICE inline Real alpha_of(Real a, bool clamp_form) {
+  return clamp_form ? a : Real(1) / (Real(1) + std::exp(-a));
+}
+template <class Real>
+DALESIM_HOST_DEVICE inline Real alpha_slope(Real alpha, bool clamp_form) {
+  return clamp_form ? Real(1) : alpha * (Real(1) - alpha);
+}
+
+// The Dale part's weight from its raw parameter, for column sign `sign` (+1 E, -1 I): the raw value
+// itself (clamp: its sign is kept by projection), sign x |raw| (abs) or sign x relu(raw) (relu);
+// and d weight / d raw.
+template <class Real>
+DALESIM_HOST_DEVICE inline Real dale_weight(DaleMode mode, Real raw, Real sign) {
+  switch (mode) {
+    case DaleMode::clamp: return raw;
+    case DaleMode::abs: return sign * std::fabs(raw);
+    case DaleMode::relu: return raw > Real(0) ? sign * raw : Real(0);
+  }
+  return raw;
+}
+template <class Real>
+DALESIM_HOST_DEVICE inline Real dale_weight_grad(DaleMode mode, Real raw, Real sign) {
+  switch (mode) {
+    case DaleMode::clamp: return Real(1);
+    case DaleMode::abs: return raw > Real(0) ? sign : (raw < Real(0) ? -sign : Real(0));
+    case DaleMode::relu: return raw > Real(0) ? sign : Real(0);
+  }
+  return Real(1);
+}
+
 // Softmax cross-entropy of one output row (the cross_entropy loss of one scored step), written
 // once for the CPU backend and the CUDA kernels. Max-subtracted, so large logits do not overflow.
 

@@ -60,10 +60,13 @@ struct ReplicaModel {
 
   double* tensor(Tensor t) { return params.data() + layout[t].offset; }
   const double* tensor(Tensor t) const { return params.data() + layout[t].offset; }
-  // alpha = sigmoid(a) for `mix`; 1 for `colei`; 0 for `free`.
+  // alpha of each presynaptic neuron j (column j of W_rec): alpha_of(a_j) per neuron, or the
+  // network's one alpha repeated, for `mix`; 1 for `colei` and `dann`; 0 for `free`. [N]
+  std::vector<double> alpha_units() const;
+  // The mean of alpha_units (the one alpha of a per-network `mix`).
   double alpha() const;
-  // Effective recurrent matrix W_rec = alpha D + (1 - alpha) W_free * mask, [N, N], with the Dale
-  // part D = W_dale * mask (colei) or W_ee * mask - W_ei W_ie (dann).
+  // Effective recurrent matrix W_rec[:, j] = alpha_j D[:, j] + (1 - alpha_j) W_free[:, j] * mask, [N, N],
+  // with the Dale part D = dale_weight(W_dale) * mask (colei) or W_ee * mask - W_ei W_ie (dann).
   std::vector<double> effective_w_rec() const;
   // The Dale part D alone, [N, N] (zeros without one).
   std::vector<double> effective_dale() const;
@@ -82,8 +85,16 @@ ReplicaWeights to_weights(const ReplicaModel& m);
 // Bytes a replica needs while training (parameters, gradients, optimiser state, BPTT activations).
 std::size_t estimate_training_bytes(const ReplicaConfig& cfg, int n_inputs, int n_outputs, int n_steps);
 
-// Applies the constraints that hold after every update: Dale signs of W_dale (projection), sign of
-// W_in when constrained, zeros outside the connection masks. Shared by every backend's reference.
+// Applies the constraints that hold after every update: Dale signs of W_dale (projection, train.dale
+// clamp), sign of W_in when constrained, alpha in [0, 1] (alpha_form clamp), zeros outside the
+// connection masks. Shared by every backend's reference.
 void project_constraints(ReplicaModel& m);
+
+// Pruning (train.prune_*): removes from the recurrent connection mask the `fraction` of present
+// connections with the smallest |effective weight| (ties: the lower flat index first), and zeroes
+// their W_dale / W_free entries and optimiser state. Returns the number removed.
+std::size_t prune_recurrent(ReplicaModel& m, double fraction);
+// Fraction of the N x N recurrent connections present in the mask.
+double recurrent_density(const ReplicaModel& m);
 
 }  // namespace dalesim

@@ -113,21 +113,53 @@ Real ReplicaTrainer<Real>::alpha() const {
     case Arch::free: return Real(0);
     case Arch::colei:
     case Arch::dann: return Real(1);
-    case Arch::mix: return Real(1) / (Real(1) + std::exp(-params_[layout_[Tensor::a].offset]));
+    case Arch::mix: break;
   }
-  return Real(0);
+  const bool clamp_form = model_.cfg->model.alpha_form == AlphaForm::clamp;
+  const TensorSlot& slot = layout_[Tensor::a];
+  if (slot.size() == 1) return alpha_of(params_[slot.offset], clamp_form);
+  double sum = 0;
+  for (size_t k = 0; k < slot.size(); ++k) sum += alpha_of(params_[slot.offset + k], clamp_form);
+  return Real(sum / static_cast<double>(slot.size()));
+}
+
+// Mean alpha over all, excitatory and inhibitory columns (NaN where there is none).
+template <class Real>
+void ReplicaTrainer<Real>::fill_alpha_metrics(StepMetrics& m) const {
+  const double nan = std::numeric_limits<double>::quiet_NaN();
+  m.alpha = m.alpha_e = m.alpha_i = nan;
+  if (layout_.arch != Arch::mix) return;
+  m.alpha = double(alpha());
+  double sum_e = 0, sum_i = 0;
+  int n_e = 0, n_i = 0;
+  const bool clamp_form = model_.cfg->model.alpha_form == AlphaForm::clamp;
+  const TensorSlot& slot = layout_[Tensor::a];
+  for (int j = 0; j < layout_.N; ++j) {
+    const double al = alpha_of(double(params_[slot.offset + (slot.size() == 1 ? 0 : j)]), clamp_form);
+    if (model_.col_sign[j] > 0) sum_e += al, ++n_e;
+    else sum_i += al, ++n_i;
+  }
+  if (n_e) m.alpha_e = sum_e / n_e;
+  if (n_i) m.alpha_i = sum_i / n_i;
 }
 
 template <class Real>
 void ReplicaTrainer<Real>::build_effective() {
   const int N = layout_.N, I = layout_.I, O = layout_.O;
-  const Real al = alpha();
   const size_t nn = static_cast<size_t>(N) * N;
-  // The Dale part D: W_dale * mask (colei), or W_ee * mask - W_ei W_ie (dann).
+  // alpha_j of each column: one per neuron, or the network's alpha repeated.
+  alpha_col_.assign(N, alpha());
+  if (layout_.has(Tensor::a) && layout_[Tensor::a].size() > 1) {
+    const bool clamp_form = model_.cfg->model.alpha_form == AlphaForm::clamp;
+    for (int j = 0; j < N; ++j) alpha_col_[j] = alpha_of(params_[layout_[Tensor::a].offset + j], clamp_form);
+  }
+  // The Dale part D: dale_weight(W_dale) * mask (colei), or W_ee * mask - W_ei W_ie (dann).
   dale_eff_.assign(nn, Real(0));
   if (layout_.has(Tensor::W_dale)) {
     const Real* wd = &params_[layout_[Tensor::W_dale].offset];
-    for (size_t k = 0; k < nn; ++k) dale_eff_[k] = wd[k] * model_.mask_rec[k];
+    const DaleMode mode = model_.cfg->train.dale;
+    for (size_t k = 0; k < nn; ++k)
+      dale_eff_[k] = dale_weight(mode, wd[k], Real(model_.col_sign[k % N])) * model_.mask_rec[k];
     if (layout_.dann) {
       const int n_i = layout_[Tensor::W_ei].cols;
       gemm(false, false, N, N, n_i, Real(-1), &params_[layout_[Tensor::W_ei].offset], n_i,
@@ -137,6 +169,7 @@ void ReplicaTrainer<Real>::build_effective() {
   w_eff_.assign(nn, Real(0));
   const Real* wf = layout_.has(Tensor::W_free) ? &params_[layout_[Tensor::W_free].offset] : nullptr;
   for (size_t k = 0; k < nn; ++k) {
+    const Real al = alpha_col_[k % N];
     Real w = al * dale_eff_[k];
     if (wf) w += (Real(1) - al) * (wf[k] * model_.mask_rec[k]);
     w_eff_[k] = w;
@@ -210,7 +243,10 @@ PassResult ReplicaTrainer<Real>::loss_and_grad(const Batch& batch, std::int64_t 
                  : xent_loss(z_.data(), batch.target.data(), TB, O, e);
   res.mean_rate = rate / static_cast<double>(TB * N);
   res.accuracy = batch_accuracy(batch, z_.data());
-  if (!need_grad) return res;
+  if (!need_grad) {
+    add_costs(res, false);
+    return res;
+  }
 
   // Backward.
   std::fill(grad_.begin(), grad_.end(), Real(0));
@@ -220,6 +256,7 @@ PassResult ReplicaTrainer<Real>::loss_and_grad(const Batch& batch, std::int64_t 
   for (size_t k = 0; k < TB * O; ++k) g_b_out[k % O] += e_[k];
   dr_.resize(TB * N);
   gemm(false, false, static_cast<int>(TB), N, O, Real(1), e_.data(), O, w_out, N, Real(0), dr_.data(), N);
+  add_costs(res, true);  // the input, readout and firing-rate costs' gradients: into grad_ and dr_
   g_.resize(TB * N);
   for (int t = T - 1; t >= 0; --t) {
     Real* dr = &dr_[t * BN];
@@ -237,8 +274,10 @@ PassResult ReplicaTrainer<Real>::loss_and_grad(const Batch& batch, std::int64_t 
   if (T > 1)
     gemm(true, false, N, N, static_cast<int>((T - 1) * B), Real(1), &g_[BN], N, r_.data(), N, Real(0),
          d_w_eff_.data(), N);
+  add_recurrent_cost_grads();
   Real* g_w_in = &grad_[layout_[Tensor::W_in].offset];
-  gemm(true, false, N, I, static_cast<int>(TB), Real(1), g_.data(), N, x_.data(), I, Real(0), g_w_in, I);
+  // + the input costs' gradient, put in grad_'s W_in slot by add_costs (effective, before the U split).
+  gemm(true, false, N, I, static_cast<int>(TB), Real(1), g_.data(), N, x_.data(), I, Real(1), g_w_in, I);
   if (layout_.has(Tensor::U_ei)) {  // through U_eff = U_ee * mask - U_ei U_ie
     const int n_in = layout_[Tensor::U_ei].cols;
     gemm(false, true, N, n_in, I, Real(-1), g_w_in, I, &params_[layout_[Tensor::U_ie].offset], I, Real(0),
@@ -255,22 +294,43 @@ PassResult ReplicaTrainer<Real>::loss_and_grad(const Batch& batch, std::int64_t 
     std::copy(g_b_out, g_b_out + O, &grad_[layout_[Tensor::b_out_neg].offset]);
   }
 
-  // W = alpha D + (1 - alpha) W_free * mask: dD = alpha dW, dW_free = (1 - alpha) dW * mask,
-  // d alpha = <dW, D - W_free * mask>; through D: dW_dale = dD * mask (W_ee for dann),
+  // Column j of W = alpha_j D + (1 - alpha_j) W_free * mask: dD = alpha_j dW, dW_free = (1 - alpha_j)
+  // dW * mask (+ the free costs' part, already in grad_), d alpha_j = sum_i dW (D - W_free * mask)
+  // (+ the free costs' part); through D: dW_dale = dD * mask * dale_weight' (W_ee for dann),
   // dW_ei = -dD W_ie^T, dW_ie = -W_ei^T dD.
-  const Real al = alpha();
   const bool has_free = layout_.has(Tensor::W_free), has_dale = layout_.has(Tensor::W_dale);
   const Real* wf = has_free ? &params_[layout_[Tensor::W_free].offset] : nullptr;
+  const Real* wd = has_dale ? &params_[layout_[Tensor::W_dale].offset] : nullptr;
   Real* g_wf = has_free ? &grad_[layout_[Tensor::W_free].offset] : nullptr;
   Real* g_wd = has_dale ? &grad_[layout_[Tensor::W_dale].offset] : nullptr;
-  double d_alpha = 0;
+  const DaleMode mode = model_.cfg->train.dale;
+  const bool mixed = has_dale && has_free;
+  const TrainConfig& tc = model_.cfg->train;
+  const bool free_cost = tc.l1_free != 0 || tc.l2_free != 0;
+  const size_t nn = d_w_eff_.size();
+  double d_alpha = 0;  // the network's alpha: one sum in flat order
+  d_alpha_col_.assign(N, 0.0);
   d_dale_.assign(d_w_eff_.size(), Real(0));
   for (size_t k = 0; k < d_w_eff_.size(); ++k) {
+    const int j = static_cast<int>(k % N);
+    const Real al = alpha_col_[j];
     const Real dw = d_w_eff_[k] * model_.mask_rec[k];
     d_dale_[k] = al * d_w_eff_[k];
-    if (g_wd) g_wd[k] = al * dw;
-    if (g_wf) g_wf[k] = (Real(1) - al) * dw;
-    if (has_dale && has_free) d_alpha += double(d_w_eff_[k]) * (double(dale_eff_[k]) - double(wf[k]) * model_.mask_rec[k]);
+    if (g_wd) g_wd[k] = al * dw * dale_weight_grad(mode, wd[k], Real(model_.col_sign[j]));
+    if (g_wf) g_wf[k] += (Real(1) - al) * dw;
+    double c = 0;  // this entry's part of dL/d alpha_j
+    if (mixed) c = double(d_w_eff_[k]) * (double(dale_eff_[k]) - double(wf[k]) * model_.mask_rec[k]);
+    if (free_cost && g_wf) {
+      // F = (1 - alpha_j) W_free * mask: dC/dW_free = dC/dF (1 - alpha_j) mask, dC/d alpha_j = -dC/dF W_free mask.
+      const double wm = double(wf[k]) * model_.mask_rec[k], f = (1 - double(al)) * wm;
+      const double dc_df = (tc.l1_free * (f > 0 ? 1.0 : (f < 0 ? -1.0 : 0.0)) + 2 * tc.l2_free * f) / double(nn);
+      g_wf[k] += Real(dc_df * (1 - double(al)) * model_.mask_rec[k]);
+      c -= dc_df * wm;
+    }
+    if (mixed) {
+      d_alpha += c;
+      d_alpha_col_[j] += c;
+    }
   }
   if (layout_.dann) {
     const int n_i = layout_[Tensor::W_ei].cols;
@@ -279,8 +339,76 @@ PassResult ReplicaTrainer<Real>::loss_and_grad(const Batch& batch, std::int64_t 
     gemm(true, false, n_i, N, N, Real(-1), &params_[layout_[Tensor::W_ei].offset], n_i, d_dale_.data(), N, Real(0),
          &grad_[layout_[Tensor::W_ie].offset], N);
   }
-  if (layout_.has(Tensor::a)) grad_[layout_[Tensor::a].offset] = Real(d_alpha * al * (1 - al));
+  if (layout_.has(Tensor::a)) {
+    const bool clamp_form = model_.cfg->model.alpha_form == AlphaForm::clamp;
+    const TensorSlot& slot = layout_[Tensor::a];
+    if (slot.size() == 1)
+      grad_[slot.offset] = Real(d_alpha * alpha_slope(double(alpha_col_[0]), clamp_form));
+    else
+      for (int j = 0; j < N; ++j)
+        grad_[slot.offset + j] = Real(d_alpha_col_[j] * alpha_slope(double(alpha_col_[j]), clamp_form));
+  }
   return res;
+}
+
+// The costs: c x mean over the entries of |w| (l1) or w^2 (l2); the gradients c sign(w) / n and
+// 2 c w / n. The free part F_ij = (1 - alpha_j) W_free_ij mask_ij also sends -dC/dF W_free mask to
+// alpha_j. The firing-rate cost c mean r^2 adds 2 c r / (T B N) to dL/dr.
+template <class Real>
+void ReplicaTrainer<Real>::add_costs(PassResult& res, bool grad) {
+  const TrainConfig& tc = model_.cfg->train;
+  const int N = layout_.N;
+  if (!has_costs(tc)) return;
+  // One matrix's l1 and l2 costs; `g`, when given, receives their gradient (added).
+  auto matrix_cost = [&](const Real* w, size_t n, double l1, double l2, Cost c1, Cost c2, Real* g) {
+    if (l1 == 0 && l2 == 0) return;
+    double a = 0, q = 0;
+    for (size_t k = 0; k < n; ++k) a += std::fabs(double(w[k])), q += double(w[k]) * w[k];
+    res.cost[static_cast<int>(c1)] = l1 * a / n;
+    res.cost[static_cast<int>(c2)] = l2 * q / n;
+    if (g)
+      for (size_t k = 0; k < n; ++k) {
+        const double sign = w[k] > 0 ? 1.0 : (w[k] < 0 ? -1.0 : 0.0);
+        g[k] += Real((l1 * sign + 2 * l2 * w[k]) / n);
+      }
+  };
+  const size_t nn = static_cast<size_t>(N) * N;
+  matrix_cost(w_in_eff_.data(), w_in_eff_.size(), tc.l1_in, tc.l2_in, Cost::l1_in, Cost::l2_in,
+              grad ? &grad_[layout_[Tensor::W_in].offset] : nullptr);
+  matrix_cost(w_out_eff_.data(), w_out_eff_.size(), tc.l1_out, tc.l2_out, Cost::l1_out, Cost::l2_out,
+              grad ? &grad_[layout_[Tensor::W_out].offset] : nullptr);
+  // The recurrent costs' gradient waits for d_w_eff_ (add_recurrent_cost_grads); their value is here.
+  matrix_cost(w_eff_.data(), nn, tc.l1_rec, tc.l2_rec, Cost::l1_rec, Cost::l2_rec, nullptr);
+  if ((tc.l1_free != 0 || tc.l2_free != 0) && layout_.has(Tensor::W_free)) {
+    // The value; the gradient goes with the recurrent gradients (free_cost_grad, in the backward pass).
+    const Real* wf = &params_[layout_[Tensor::W_free].offset];
+    double a = 0, q = 0;
+    for (size_t k = 0; k < nn; ++k) {
+      const double f = (1 - double(alpha_col_[k % N])) * (double(wf[k]) * model_.mask_rec[k]);
+      a += std::fabs(f), q += f * f;
+    }
+    res.cost[static_cast<int>(Cost::l1_free)] = tc.l1_free * a / nn;
+    res.cost[static_cast<int>(Cost::l2_free)] = tc.l2_free * q / nn;
+  }
+  if (tc.l2_firing_rate != 0) {
+    const size_t n = r_.size();
+    double q = 0;
+    for (size_t k = 0; k < n; ++k) q += double(r_[k]) * r_[k];
+    res.cost[static_cast<int>(Cost::l2_firing_rate)] = tc.l2_firing_rate * q / n;
+    if (grad)
+      for (size_t k = 0; k < n; ++k) dr_[k] += Real(2 * tc.l2_firing_rate * r_[k] / n);
+  }
+}
+
+template <class Real>
+void ReplicaTrainer<Real>::add_recurrent_cost_grads() {
+  const TrainConfig& tc = model_.cfg->train;
+  if (tc.l1_rec == 0 && tc.l2_rec == 0) return;
+  const size_t nn = w_eff_.size();
+  for (size_t k = 0; k < nn; ++k) {
+    const double w = w_eff_[k], sign = w > 0 ? 1.0 : (w < 0 ? -1.0 : 0.0);
+    d_w_eff_[k] += Real((tc.l1_rec * sign + 2 * tc.l2_rec * w) / nn);
+  }
 }
 
 template <class Real>
@@ -297,6 +425,33 @@ double ReplicaTrainer<Real>::dale_violation() const {
     mixed += pos && neg;
   }
   return N ? double(mixed) / N : 0.0;
+}
+
+template <class Real>
+void ReplicaTrainer<Real>::fill_dale_metrics(StepMetrics& m) const {
+  const int N = layout_.N;
+  int mixed = 0, obeying = 0;
+  long long nonzero = 0, matching = 0;
+  for (int j = 0; j < N; ++j) {
+    bool pos = false, neg = false;
+    int wrong = 0;
+    for (int i = 0; i < N; ++i) {
+      const Real w = w_eff_[static_cast<size_t>(i) * N + j];
+      pos |= w > 0;
+      neg |= w < 0;
+      if (w != 0) {
+        ++nonzero;
+        const bool match = (w > 0) == (model_.col_sign[j] > 0);
+        matching += match;
+        wrong += !match;
+      }
+    }
+    mixed += pos && neg;
+    obeying += wrong == 0;
+  }
+  m.dale_violation = N ? double(mixed) / N : 0.0;
+  m.dale_columns = N ? double(obeying) / N : 0.0;
+  m.dale_sign_match = nonzero ? double(matching) / double(nonzero) : std::numeric_limits<double>::quiet_NaN();
 }
 
 // The DANN paper's Fisher-motivated correction of the inhibitory gradients, applied to the update
@@ -323,7 +478,6 @@ bool is_bias(Tensor t) { return t == Tensor::b || t == Tensor::b_out || t == Ten
 template <class Real>
 void ReplicaTrainer<Real>::apply_update() {
   const TrainConfig& tc = model_.cfg->train;
-  const size_t alpha_at = layout_.has(Tensor::a) ? layout_[Tensor::a].offset : params_.size();
   if (tc.optimizer == Optim::adam) ++adam_steps_;
   const double bc1 = 1 - std::pow(tc.beta1, double(adam_steps_)), bc2 = 1 - std::pow(tc.beta2, double(adam_steps_));
   const Real decay = Real(tc.weight_decay), mu = Real(tc.momentum);
@@ -333,7 +487,7 @@ void ReplicaTrainer<Real>::apply_update() {
     // Split biases (rule eg) are trained by EG too; otherwise biases take the optimiser's step.
     const Rule rule = is_weight(t) || (layout_.has(Tensor::b_neg) && is_bias(t)) ? tc.rule : Rule::gd;
     for (size_t k = slot.offset; k < slot.offset + slot.size(); ++k) {
-      const Real lr = Real(k == alpha_at ? tc.alpha_lr() : tc.lr);
+      const Real lr = Real(t == Tensor::a ? tc.alpha_lr() : tc.lr);
       Real g = grad_[k];
       Real& w = params_[k];
       const Real sign = w > 0 ? Real(1) : (w < 0 ? Real(-1) : Real(0));
@@ -371,9 +525,10 @@ template <class Real>
 StepMetrics ReplicaTrainer<Real>::train_step(const Batch& batch, std::int64_t iteration) {
   StepMetrics m;
   const double nan = std::numeric_limits<double>::quiet_NaN();
+  fill_alpha_metrics(m);
   if (diverged()) {
-    m.loss = m.accuracy = m.grad_norm = m.mean_rate = m.dale_violation = nan;
-    m.alpha = layout_.arch == Arch::mix ? double(alpha()) : nan;
+    m.loss = m.accuracy = m.grad_norm = m.mean_rate = m.dale_violation = m.dale_sign_match = m.dale_columns = nan;
+    for (const CostField& c : kCostFields) m.*c.metric = nan;
     return m;
   }
   const PassResult pass = loss_and_grad(batch, iteration, true);
@@ -385,9 +540,9 @@ StepMetrics ReplicaTrainer<Real>::train_step(const Batch& batch, std::int64_t it
   m.accuracy = pass.accuracy;
   m.mean_rate = pass.mean_rate;
   m.grad_norm = norm;
-  m.alpha = layout_.arch == Arch::mix ? double(alpha()) : nan;
-  m.dale_violation = dale_violation();
-  if (!std::isfinite(pass.loss) || !std::isfinite(norm)) {
+  for (const CostField& c : kCostFields) m.*c.metric = pass.cost[static_cast<int>(c.cost)];
+  fill_dale_metrics(m);
+  if (!std::isfinite(pass.total()) || !std::isfinite(norm)) {
     diverged_step_ = iteration;  // frozen from here on; the others go on
     return m;
   }
@@ -405,17 +560,19 @@ template <class Real>
 StepMetrics ReplicaTrainer<Real>::evaluate(const Batch& batch, std::int64_t iteration) {
   StepMetrics m;
   const double nan = std::numeric_limits<double>::quiet_NaN();
-  m.alpha = layout_.arch == Arch::mix ? double(alpha()) : nan;
+  fill_alpha_metrics(m);
   m.grad_norm = nan;
   if (diverged()) {
-    m.loss = m.accuracy = m.mean_rate = m.dale_violation = nan;
+    m.loss = m.accuracy = m.mean_rate = m.dale_violation = m.dale_sign_match = m.dale_columns = nan;
+    for (const CostField& c : kCostFields) m.*c.metric = nan;
     return m;
   }
   const PassResult pass = loss_and_grad(batch, iteration, false);
+  for (const CostField& c : kCostFields) m.*c.metric = pass.cost[static_cast<int>(c.cost)];
   m.loss = pass.loss;
   m.accuracy = pass.accuracy;
   m.mean_rate = pass.mean_rate;
-  m.dale_violation = dale_violation();
+  fill_dale_metrics(m);
   return m;
 }
 

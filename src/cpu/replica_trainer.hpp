@@ -16,6 +16,13 @@ struct PassResult {
   double loss = 0;
   double accuracy = 0;   // NaN when the batch defines none
   double mean_rate = 0;  // mean phi(v) over time, batch and units
+  double cost[kCostCount] = {};  // each cost of the loss, coefficient x its mean (Cost order)
+  // The loss the gradient is of: the task loss plus every cost.
+  double total() const {
+    double t = loss;
+    for (double c : cost) t += c;
+    return t;
+  }
 };
 
 template <class Real>
@@ -44,9 +51,14 @@ class ReplicaTrainer {
   // Copies the parameters and the optimiser state back into the host model (double).
   void write_back(ReplicaModel& model) const;
 
+  // Mean alpha over the presynaptic units (the one alpha of a per-network mix); 0 free, 1 colei/dann.
   Real alpha() const;
+  // alpha_j of each presynaptic unit [N], as the last pass used it.
+  const std::vector<Real>& alpha_units() const { return alpha_col_; }
   // Fraction of columns of the effective W_rec holding both signs.
   double dale_violation() const;
+  // dale_violation, dale_sign_match and dale_columns of the effective W_rec into `m`.
+  void fill_dale_metrics(StepMetrics& m) const;
 
   // Membrane states v [T, B, N] and outputs z [T, B, O] of the last loss_and_grad pass (with
   // rates(), what `dalesim simulate` writes).
@@ -55,6 +67,11 @@ class ReplicaTrainer {
 
  private:
   void build_effective();
+  // Adds each nonzero cost's value to `res` and, with `grad`, its gradient to the effective
+  // gradients (d_w_eff_ is filled later: the recurrent costs go in add_recurrent_cost_grads).
+  void add_costs(PassResult& res, bool grad);
+  void add_recurrent_cost_grads();
+  void fill_alpha_metrics(StepMetrics& m) const;
   void apply_update();
   void correct_dann_gradients();
 
@@ -66,6 +83,8 @@ class ReplicaTrainer {
   // Workspace, resized on first use of a batch shape.
   std::vector<Real> w_eff_, w_in_eff_, w_out_eff_, d_w_eff_;  // [N,N], [N,I], [O,N], [N,N]
   std::vector<Real> dale_eff_, d_dale_;
+  std::vector<Real> alpha_col_;  // [N] alpha_j of each column
+  std::vector<double> d_alpha_col_;  // [N] dL/d alpha_j
   std::vector<Real> b_eff_, b_out_eff_;                        // effective biases [N], [O]                        // the Dale part D and dL/dD, [N,N]
   std::vector<Real> x_, y_, mask_;                            // [T,B,I], [T,B,O], [T,B,O]
   std::vector<Real> v_, r_, z_, e_, dr_, g_;                  // [T,B,N] or [T,B,O]

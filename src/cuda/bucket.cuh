@@ -6,8 +6,13 @@
 
 namespace dalesim::cuda {
 
-// Indices of the per-replica metrics row, in StepMetrics order.
-enum MetricIndex { kLoss = 0, kAccuracy, kAlpha, kGradNorm, kMeanRate, kDaleViolation, kMetricCount };
+// Indices of the per-replica metrics row: StepMetrics' fields, then the costs in Cost order.
+constexpr int kCostMetrics = 9;  // kCostCount of dalesim/history.hpp (checked in cuda_backend.cu)
+enum MetricIndex {
+  kLoss = 0, kAccuracy, kAlpha, kGradNorm, kMeanRate, kDaleViolation, kDaleSignMatch, kDaleColumns, kAlphaE, kAlphaI,
+  kCost0,
+  kMetricCount = kCost0 + kCostMetrics
+};
 
 // Per-stream scoring information: [acc_step, acc_begin, acc_end, LossKind].
 enum StreamInfo { kAccStep = 0, kAccBegin, kAccEnd, kLossKind, kStreamInfoCount };
@@ -27,6 +32,14 @@ struct BucketView {
   // the CPU's correct_dann_gradients rounds them.
   float fisher_wie, fisher_wei, fisher_uie, fisher_uei;
 
+  // The formulations: entries of a (1 per network, N per neuron); per replica the alpha form
+  // (1: clamp) and DaleMode; the costs' coefficients [kCostMetrics, R] (Cost order) and which
+  // kinds any replica of the bucket has.
+  int n_alpha;
+  const int *alpha_clamp, *dale_mode;
+  const double* cost;
+  int any_cost, any_io_cost, any_rate_cost;
+
   float *params, *grad, *m1, *m2;  // [R, P]
   const float *mask_rec, *mask_in, *mask_out;  // [R, N, N], [R, N, I], [R, O, N]
   const float *col_sign, *leak, *noise_std;    // [R, N]
@@ -41,7 +54,8 @@ struct BucketView {
 
   // Per-replica training state.
   long long *diverged_step, *adam_steps;  // -1 while alive
-  float *bias_correction1, *bias_correction2, *clip_scale, *alpha;
+  float *bias_correction1, *bias_correction2, *clip_scale;
+  float* alpha;  // [R, N] alpha_j of each column, as build_effective computed it
   double* metrics;  // [R, kMetricCount]
   double* mask_sum;  // [R]
 

@@ -26,9 +26,10 @@ using cuda::MatView;
 using cuda::OutView;
 using cuda::PinnedBuffer;
 
-// (arch, DANN part, n_i, n_i_in, split biases, N, I, O, T, B): replicas with equal keys have one
-// parameter layout and run as one strided batch.
-using BucketKey = std::tuple<int, bool, int, int, bool, int, int, int, int, int>;
+// (arch, DANN part, n_i, n_i_in, split biases, N, I, O, T, B, entries of a): replicas with equal
+// keys have one parameter layout and run as one strided batch.
+using BucketKey = std::tuple<int, bool, int, int, bool, int, int, int, int, int, std::size_t>;
+static_assert(cuda::kCostMetrics == kCostCount, "the metrics row holds every cost");
 
 template <class T>
 DeviceBuffer<T> upload_vector(const std::vector<T>& host, cudaStream_t s) {
@@ -75,6 +76,7 @@ class Bucket {
   DeviceBuffer<float> hyper_f_, bc1_, bc2_, clip_scale_, alpha_;
   DeviceBuffer<double> clip_, betas_, metrics_, mask_sum_;
   DeviceBuffer<int> hyper_i_, stream_of_, labels_, targets_, acc_labels_, acc_;
+  DeviceBuffer<double> costs_;
   DeviceBuffer<unsigned long long> noise_seed_;
   DeviceBuffer<long long> diverged_, adam_steps_, iteration_;
   DeviceBuffer<float> w_eff_, w_in_eff_, w_out_eff_, d_w_eff_, dale_eff_, d_dale_, x_, v_buf_, r_buf_, g_, dr_, z_, e_;
@@ -127,7 +129,8 @@ Bucket::Bucket(const std::vector<int>& members, const std::vector<ReplicaModel>&
 
   // Host images of the per-replica arrays, in the float rounding the CPU trainer uses.
   std::vector<float> params, mrec, min, mout, sign, leak, nstd;
-  constexpr int kHyperF = 10, kHyperI = 5;
+  constexpr int kHyperF = 10, kHyperI = 7;
+  std::vector<double> costs(static_cast<std::size_t>(kCostCount) * R);
   std::vector<float> hf(kHyperF * static_cast<std::size_t>(R));
   std::vector<double> clip(R), betas(2 * static_cast<std::size_t>(R));
   std::vector<int> hi(kHyperI * static_cast<std::size_t>(R));
@@ -162,6 +165,9 @@ Bucket::Bucket(const std::vector<int>& members, const std::vector<ReplicaModel>&
     hi[2 * R + k] = static_cast<int>(m.cfg->model.phi);
     hi[3 * R + k] = m.cfg->model.sigma_rec > 0;
     hi[4 * R + k] = static_cast<int>(tc.rule);
+    hi[5 * R + k] = m.cfg->model.alpha_form == AlphaForm::clamp;
+    hi[6 * R + k] = static_cast<int>(tc.dale);
+    for (const CostField& c : kCostFields) costs[static_cast<int>(c.cost) * R + k] = tc.*c.coefficient;
     seeds[k] = m.cfg->noise_seed;
   }
   auto up = [&](DeviceBuffer<float>& buf, const std::vector<float>& h) {
@@ -198,6 +204,21 @@ Bucket::Bucket(const std::vector<int>& members, const std::vector<ReplicaModel>&
   v_.phi = hyper_i_.get() + 2 * R;
   v_.noisy = hyper_i_.get() + 3 * R;
   v_.rule = hyper_i_.get() + 4 * R;
+  v_.alpha_clamp = hyper_i_.get() + 5 * R;
+  v_.dale_mode = hyper_i_.get() + 6 * R;
+  v_.n_alpha = static_cast<int>(l[Tensor::a].size());
+  costs_ = upload_vector(costs, stream_);
+  v_.cost = costs_.get();
+  auto any = [&](std::initializer_list<Cost> kinds) {
+    for (Cost c : kinds)
+      for (int k = 0; k < R; ++k)
+        if (costs[static_cast<int>(c) * R + k] != 0) return 1;
+    return 0;
+  };
+  v_.any_io_cost = any({Cost::l1_in, Cost::l2_in, Cost::l1_out, Cost::l2_out});
+  v_.any_rate_cost = any({Cost::l2_firing_rate});
+  v_.any_cost = any({Cost::l1_in, Cost::l2_in, Cost::l1_rec, Cost::l2_rec, Cost::l1_out, Cost::l2_out, Cost::l1_free,
+                     Cost::l2_free, Cost::l2_firing_rate});
   noise_seed_ = upload_vector(seeds, stream_);
   v_.noise_seed = noise_seed_.get();
   diverged_ = upload_vector(diverged, stream_);
@@ -210,7 +231,7 @@ Bucket::Bucket(const std::vector<int>& members, const std::vector<ReplicaModel>&
   v_.bias_correction1 = alloc(bc1_, R);
   v_.bias_correction2 = alloc(bc2_, R);
   v_.clip_scale = alloc(clip_scale_, R);
-  v_.alpha = alloc(alpha_, R);
+  v_.alpha = alloc(alpha_, static_cast<std::size_t>(R) * N);
   v_.metrics = alloc(metrics_, static_cast<std::size_t>(R) * cuda::kMetricCount);
   v_.mask_sum = alloc(mask_sum_, R);
   const std::size_t nn = static_cast<std::size_t>(N) * N, tb = static_cast<std::size_t>(T) * B;
@@ -354,6 +375,7 @@ void Bucket::record(bool need_grad, bool evaluating) {
   // dW_out = e^T r: [O, TB] x [TB, N]; dr = e W_out: [TB, O] x [O, N]
   gemm(O, N, TB, {v.e, O, tbo, true}, {v.r, N, tbn, false}, 0.f, {v.grad + v.off_wout, N, P});
   gemm(TB, N, O, {v.e, O, tbo, false}, {v.w_out_eff, N, on, false}, 0.f, {v.dr, N, tbn});
+  if (v.any_rate_cost) cuda::launch_rate_cost_grad(v, s);  // dr += 2 c r / (T B N)
   for (int t = T - 1; t >= 0; --t) {
     // dr_t += g_{t+1} W: [B, N] x [N, N]
     if (t < T - 1)
@@ -367,6 +389,7 @@ void Bucket::record(bool need_grad, bool evaluating) {
     DALESIM_CUDA_CHECK(cudaMemsetAsync(v.d_w_eff, 0, v.R * nn * sizeof(float), s));
   // dW_in = g^T x: [N, TB] x [TB, I]
   gemm(N, I, TB, {v.g, N, tbn, true}, {v.x, I, tbi, false}, 0.f, {v.grad + v.off_win, I, P});
+  if (v.any_io_cost) cuda::launch_io_cost_grads(v, s);  // + the input and readout costs' gradients
   if (v.dann && v.n_i_in > 0) {
     // Through U_eff = U_ee * mask_in - U_ei U_ie, before dW_in is masked (param_grads):
     // dU_ei = -dW_in U_ie^T: [N, I] x [I, n_i_in]; dU_ie = -U_ei^T dW_in: [n_i_in, N] x [N, I]
@@ -422,6 +445,11 @@ void Bucket::fetch_metrics(std::vector<StepMetrics>& out) {
     s.grad_norm = m[cuda::kGradNorm];
     s.mean_rate = m[cuda::kMeanRate];
     s.dale_violation = m[cuda::kDaleViolation];
+    s.dale_sign_match = m[cuda::kDaleSignMatch];
+    s.dale_columns = m[cuda::kDaleColumns];
+    s.alpha_e = m[cuda::kAlphaE];
+    s.alpha_i = m[cuda::kAlphaI];
+    for (const CostField& c : kCostFields) s.*c.metric = m[cuda::kCost0 + static_cast<int>(c.cost)];
   }
 }
 
@@ -526,7 +554,7 @@ class CudaBackend final : public Backend {
     for (std::size_t r = 0; r < models_->size(); ++r) {
       const ParamLayout& l = (*models_)[r].layout;
       groups[{static_cast<int>(l.arch), l.dann, l[Tensor::W_ei].cols, l[Tensor::U_ei].cols, l.has(Tensor::b_neg), l.N,
-              l.I, l.O, batches[r]->T, batches[r]->B}]
+              l.I, l.O, batches[r]->T, batches[r]->B, l[Tensor::a].size()}]
           .push_back(static_cast<int>(r));
     }
     for (const auto& [key, members] : groups)

@@ -8,6 +8,7 @@
 #include "cuda/launch.cuh"
 #include "cuda/step_kernels.cuh"
 #include "dalesim/config.hpp"
+#include "dalesim/history.hpp"
 #include "dalesim/math.hpp"
 #include "dalesim/rng.hpp"
 #include "dalesim/task.hpp"
@@ -48,18 +49,20 @@ __global__ void build_effective_kernel_v1(BucketView v) {
   const int r = static_cast<int>(idx / per);
   long long k = idx % per;
   const float* p = v.params + static_cast<long long>(r) * v.P;
-  float al = 0.f;
-  if (v.arch == static_cast<int>(Arch::colei) || v.arch == static_cast<int>(Arch::dann)) al = 1.f;
-  if (v.arch == static_cast<int>(Arch::mix)) al = 1.f / (1.f + expf(-p[v.off_a]));
-  if (k == 0) v.alpha[r] = al;
   const long long nn = static_cast<long long>(v.N) * v.N;
-  if (k < nn && v.dann) {  // D starts as W_ee * mask; the products subtract W_ei W_ie, then combine
-    v.dale_eff[r * nn + k] = p[v.off_wd + k] * v.mask_rec[r * nn + k];
-    return;
-  }
   if (k < nn) {
+    const int j = static_cast<int>(k % v.N);
+    float al = 0.f;  // alpha_j of column j
+    if (v.arch == static_cast<int>(Arch::colei) || v.arch == static_cast<int>(Arch::dann)) al = 1.f;
+    if (v.arch == static_cast<int>(Arch::mix)) al = alpha_of(p[v.off_a + (v.n_alpha > 1 ? j : 0)], v.alpha_clamp[r] != 0);
+    if (k < v.N) v.alpha[static_cast<long long>(r) * v.N + k] = al;  // row 0: column k
+    if (v.dann) {  // D starts as W_ee * mask; the products subtract W_ei W_ie, then combine
+      v.dale_eff[r * nn + k] = p[v.off_wd + k] * v.mask_rec[r * nn + k];
+      return;
+    }
     float w = 0.f;
-    if (v.off_wd >= 0) w += al * p[v.off_wd + k];
+    if (v.off_wd >= 0)
+      w += al * dale_weight(static_cast<DaleMode>(v.dale_mode[r]), p[v.off_wd + k], v.col_sign[r * v.N + j]);
     if (v.off_wf >= 0) w += (1.f - al) * p[v.off_wf + k];
     v.w_eff[r * nn + k] = w * v.mask_rec[r * nn + k];
     return;
@@ -83,7 +86,7 @@ __global__ void combine_dale_part_kernel_v1(BucketView v) {
   if (idx >= nn * v.R) return;
   const int r = static_cast<int>(idx / nn);
   const long long k = idx % nn;
-  const float al = v.alpha[r];
+  const float al = v.alpha[static_cast<long long>(r) * v.N + k % v.N];
   float w = al * v.dale_eff[idx];
   if (v.off_wf >= 0) w += (1.f - al) * (v.params[static_cast<long long>(r) * v.P + v.off_wf + k] * v.mask_rec[idx]);
   v.w_eff[idx] = w;
@@ -177,6 +180,41 @@ __global__ void loss_kernel_v1(BucketView v, bool need_grad, bool evaluating) {
   }
   correct = block_sum(correct, shared);
   counted = block_sum(counted, shared);
+  // The costs' values, as the CPU's add_costs: coefficient x mean of |w| or w^2.
+  double cost[kCostMetrics] = {};
+  if (v.any_cost) {
+    const long long nn = static_cast<long long>(v.N) * v.N, ni = static_cast<long long>(v.N) * v.I,
+                    on = static_cast<long long>(O) * v.N;
+    double sums[kCostMetrics] = {};  // l1, l2 of W_in, W_rec, W_out, the free part; rates^2
+    for (long long k = threadIdx.x; k < ni; k += kThreads) {
+      const double w = v.w_in_eff[r * ni + k];
+      sums[0] += fabs(w), sums[1] += w * w;
+    }
+    for (long long k = threadIdx.x; k < nn; k += kThreads) {
+      const double w = v.w_eff[r * nn + k];
+      sums[2] += fabs(w), sums[3] += w * w;
+    }
+    for (long long k = threadIdx.x; k < on; k += kThreads) {
+      const double w = v.w_out_eff[r * on + k];
+      sums[4] += fabs(w), sums[5] += w * w;
+    }
+    if (v.off_wf >= 0)
+      for (long long k = threadIdx.x; k < nn; k += kThreads) {
+        const double al = v.alpha[static_cast<long long>(r) * v.N + k % v.N];
+        const double f = (1 - al) * (static_cast<double>(p[v.off_wf + k]) * v.mask_rec[r * nn + k]);
+        sums[6] += fabs(f), sums[7] += f * f;
+      }
+    for (long long k = threadIdx.x; k < tbn; k += kThreads) {
+      const double x = v.r[r * tbn + k];
+      sums[8] += x * x;
+    }
+    const double count[kCostMetrics] = {double(ni), double(ni), double(nn), double(nn), double(on), double(on),
+                                        double(nn), double(nn), double(tbn)};
+    for (int c = 0; c < kCostMetrics; ++c) {
+      const double total = block_sum(sums[c], shared), coef = v.cost[c * v.R + r];
+      cost[c] = coef != 0 ? coef * total / count[c] : 0.0;
+    }
+  }
   if (need_grad) {
     float* e = v.e + r * tbo;
     if (mse) {
@@ -198,7 +236,21 @@ __global__ void loss_kernel_v1(BucketView v, bool need_grad, bool evaluating) {
     m[kLoss] = dead ? NAN : sum / weight;
     m[kAccuracy] = dead || counted == 0 ? NAN : correct / counted;
     m[kMeanRate] = dead ? NAN : rate / static_cast<double>(tbn);
-    m[kAlpha] = v.arch == static_cast<int>(Arch::mix) ? static_cast<double>(v.alpha[r]) : NAN;
+    for (int c = 0; c < kCostMetrics; ++c) m[kCost0 + c] = dead ? NAN : cost[c];
+    m[kAlpha] = m[kAlphaE] = m[kAlphaI] = NAN;
+    if (v.arch == static_cast<int>(Arch::mix)) {  // mean alpha over all, E and I columns, as fill_alpha_metrics
+      const float* al = v.alpha + static_cast<long long>(r) * v.N;
+      double sum = 0, sum_e = 0, sum_i = 0;
+      int n_e = 0, n_i = 0;
+      for (int j = 0; j < v.N; ++j) {
+        sum += al[j];
+        if (v.col_sign[r * v.N + j] > 0) sum_e += al[j], ++n_e;
+        else sum_i += al[j], ++n_i;
+      }
+      m[kAlpha] = v.n_alpha > 1 ? sum / v.N : static_cast<double>(al[0]);
+      if (n_e) m[kAlphaE] = sum_e / n_e;
+      if (n_i) m[kAlphaI] = sum_i / n_i;
+    }
     m[kGradNorm] = NAN;
     v.mask_sum[r] = weight;
   }
@@ -241,33 +293,106 @@ __global__ void bias_grads_kernel_v1(BucketView v) {
   }
 }
 
-// One block per replica: recurrent gradients and d alpha (fixed-order reduction). As the CPU:
-// dD = alpha dW (kept in d_dale for the DANN factors' products), dW_dale = alpha dW * mask,
-// dW_free = (1 - alpha) dW * mask, d alpha = <dW, D - W_free * mask>.
+// dL/d alpha_j's part from entry k of the recurrent matrix (and the free costs' gradient of W_free
+// there, added to `g_free`): as the CPU's loop in loss_and_grad.
+__device__ double alpha_part(const BucketView& v, int r, long long k, float dw_eff, float* g_free) {
+  const long long nn = static_cast<long long>(v.N) * v.N;
+  const int j = static_cast<int>(k % v.N);
+  const float* p = v.params + static_cast<long long>(r) * v.P;
+  const float mask = v.mask_rec[r * nn + k], al = v.alpha[static_cast<long long>(r) * v.N + j];
+  double c = 0;
+  if (v.off_wd >= 0 && v.off_wf >= 0) {
+    const float dale = v.dann ? v.dale_eff[r * nn + k]
+                              : dale_weight(static_cast<DaleMode>(v.dale_mode[r]), p[v.off_wd + k],
+                                            v.col_sign[r * v.N + j]) * mask;
+    c = static_cast<double>(dw_eff) * (static_cast<double>(dale) - static_cast<double>(p[v.off_wf + k]) * mask);
+  }
+  const double l1 = v.cost[static_cast<int>(Cost::l1_free) * v.R + r], l2 = v.cost[static_cast<int>(Cost::l2_free) * v.R + r];
+  if ((l1 != 0 || l2 != 0) && v.off_wf >= 0) {
+    // F = (1 - alpha_j) W_free * mask: dC/dW_free = dC/dF (1 - alpha_j) mask, dC/d alpha_j = -dC/dF W_free mask.
+    const double wm = static_cast<double>(p[v.off_wf + k]) * mask, f = (1 - static_cast<double>(al)) * wm;
+    const double dc_df = (l1 * (f > 0 ? 1.0 : (f < 0 ? -1.0 : 0.0)) + 2 * l2 * f) / static_cast<double>(nn);
+    if (g_free) *g_free += static_cast<float>(dc_df * (1 - static_cast<double>(al)) * mask);
+    c -= dc_df * wm;
+  }
+  return c;
+}
+
+// One block per replica: recurrent gradients and d alpha (fixed-order reductions). As the CPU:
+// dW_eff += the recurrent costs' gradient; dD = alpha_j dW (kept in d_dale for the DANN factors'
+// products), dW_dale = alpha_j dW * mask * dale_weight', dW_free = (1 - alpha_j) dW * mask (+ the
+// free costs' part), d alpha_j = sum_i dW (D - W_free * mask) (+ the free costs' part).
 __global__ void param_grads_kernel_v1(BucketView v) {
   __shared__ BlockReduce::TempStorage shared;
   const int r = blockIdx.x;
   const long long nn = static_cast<long long>(v.N) * v.N;
   const float* p = v.params + static_cast<long long>(r) * v.P;
   float* grad = v.grad + static_cast<long long>(r) * v.P;
-  const float al = v.alpha[r];
+  const double l1_rec = v.cost[static_cast<int>(Cost::l1_rec) * v.R + r];
+  const double l2_rec = v.cost[static_cast<int>(Cost::l2_rec) * v.R + r];
+  const DaleMode mode = static_cast<DaleMode>(v.dale_mode[r]);
   double d_alpha = 0;
   for (long long k = threadIdx.x; k < nn; k += kThreads) {
-    const float mask = v.mask_rec[r * nn + k];
-    const float dw_eff = v.d_w_eff[r * nn + k], dw = dw_eff * mask;
-    if (v.dann) v.d_dale[r * nn + k] = al * dw_eff;
-    if (v.off_wd >= 0) grad[v.off_wd + k] = al * dw;
-    if (v.off_wf >= 0) grad[v.off_wf + k] = (1.f - al) * dw;
-    if (v.off_wd >= 0 && v.off_wf >= 0) {
-      const float dale = v.dann ? v.dale_eff[r * nn + k] : p[v.off_wd + k] * mask;
-      d_alpha += static_cast<double>(dw_eff) * (static_cast<double>(dale) - static_cast<double>(p[v.off_wf + k]) * mask);
+    const int j = static_cast<int>(k % v.N);
+    const float mask = v.mask_rec[r * nn + k], al = v.alpha[static_cast<long long>(r) * v.N + j];
+    float dw_eff = v.d_w_eff[r * nn + k];
+    if (l1_rec != 0 || l2_rec != 0) {
+      const double w = v.w_eff[r * nn + k], sign = w > 0 ? 1.0 : (w < 0 ? -1.0 : 0.0);
+      dw_eff += static_cast<float>((l1_rec * sign + 2 * l2_rec * w) / static_cast<double>(nn));
+      v.d_w_eff[r * nn + k] = dw_eff;
     }
+    const float dw = dw_eff * mask;
+    if (v.dann) v.d_dale[r * nn + k] = al * dw_eff;
+    if (v.off_wd >= 0) grad[v.off_wd + k] = al * dw * dale_weight_grad(mode, p[v.off_wd + k], v.col_sign[r * v.N + j]);
+    float g_free = (1.f - al) * dw;
+    d_alpha += alpha_part(v, r, k, dw_eff, &g_free);
+    if (v.off_wf >= 0) grad[v.off_wf + k] = g_free;
   }
   const long long ni = static_cast<long long>(v.N) * v.I, on = static_cast<long long>(v.O) * v.N;
   for (long long k = threadIdx.x; k < ni; k += kThreads) grad[v.off_win + k] *= v.mask_in[r * ni + k];
   for (long long k = threadIdx.x; k < on; k += kThreads) grad[v.off_wout + k] *= v.mask_out[r * on + k];
-  d_alpha = block_sum(d_alpha, shared);
-  if (threadIdx.x == 0 && v.off_a >= 0) grad[v.off_a] = static_cast<float>(d_alpha * al * (1 - al));
+  d_alpha = block_sum(d_alpha, shared);  // also orders the d_w_eff writes before the column sums
+  if (v.off_a < 0) return;
+  const bool clamp_form = v.alpha_clamp[r] != 0;
+  const float* al = v.alpha + static_cast<long long>(r) * v.N;
+  if (v.n_alpha == 1) {
+    if (threadIdx.x == 0) grad[v.off_a] = static_cast<float>(d_alpha * alpha_slope(static_cast<double>(al[0]), clamp_form));
+    return;
+  }
+  // Per neuron: column j's sum over rows i in order, as the CPU's d_alpha_col_.
+  for (int j = threadIdx.x; j < v.N; j += kThreads) {
+    double sum = 0;
+    for (int i = 0; i < v.N; ++i) {
+      const long long k = static_cast<long long>(i) * v.N + j;
+      sum += alpha_part(v, r, k, v.d_w_eff[r * nn + k], nullptr);
+    }
+    grad[v.off_a + j] = static_cast<float>(sum * alpha_slope(static_cast<double>(al[j]), clamp_form));
+  }
+}
+
+__global__ void rate_cost_grad_kernel_v1(BucketView v) {
+  const long long tbn = static_cast<long long>(v.T) * v.B * v.N;
+  const long long idx = blockIdx.x * static_cast<long long>(blockDim.x) + threadIdx.x;
+  if (idx >= tbn * v.R) return;
+  const int r = static_cast<int>(idx / tbn);
+  const double c = v.cost[static_cast<int>(Cost::l2_firing_rate) * v.R + r];
+  if (c != 0) v.dr[idx] += static_cast<float>(2 * c * v.r[idx] / static_cast<double>(tbn));
+}
+
+__global__ void io_cost_grads_kernel_v1(BucketView v) {
+  const long long ni = static_cast<long long>(v.N) * v.I, on = static_cast<long long>(v.O) * v.N, per = ni + on;
+  const long long idx = blockIdx.x * static_cast<long long>(blockDim.x) + threadIdx.x;
+  if (idx >= per * v.R) return;
+  const int r = static_cast<int>(idx / per);
+  const long long k = idx % per;
+  const bool input = k < ni;
+  const double l1 = v.cost[static_cast<int>(input ? Cost::l1_in : Cost::l1_out) * v.R + r];
+  const double l2 = v.cost[static_cast<int>(input ? Cost::l2_in : Cost::l2_out) * v.R + r];
+  if (l1 == 0 && l2 == 0) return;
+  const double w = input ? v.w_in_eff[r * ni + k] : v.w_out_eff[r * on + (k - ni)];
+  const double sign = w > 0 ? 1.0 : (w < 0 ? -1.0 : 0.0);
+  float* g = v.grad + static_cast<long long>(r) * v.P + (input ? v.off_win + k : v.off_wout + (k - ni));
+  *g += static_cast<float>((l1 * sign + 2 * l2 * w) / static_cast<double>(input ? ni : on));
 }
 
 // The divisor of the DANN Fisher correction for parameter k (0: none), as correct_dann_gradients.
@@ -315,7 +440,9 @@ __global__ void norm_and_clip_kernel_v1(BucketView v) {
   }
   const double norm = sqrt(sq);
   m[kGradNorm] = norm;
-  if (!isfinite(m[kLoss]) || !isfinite(norm)) {
+  double total = m[kLoss];  // the task loss plus the costs, as the CPU's pass.total()
+  for (int c = 0; c < kCostMetrics; ++c) total += m[kCost0 + c];
+  if (!isfinite(total) || !isfinite(norm)) {
     v.diverged_step[r] = *v.iteration;  // frozen from here on; the others go on
     v.clip_scale[r] = 0.f;
     return;
@@ -344,9 +471,10 @@ __global__ void optimizer_kernel_v1(BucketView v) {
   const bool bias = (k >= v.off_b && k < v.off_b + v.N) || (k >= v.off_bout && k < v.off_bout + v.O) ||
                     (split && k >= v.off_bneg && k < v.off_bneg + v.N) ||
                     (split && k >= v.off_boutneg && k < v.off_boutneg + v.O);
-  const bool weight = k != v.off_a && !bias;
+  const bool is_alpha = v.off_a >= 0 && k >= v.off_a && k < v.off_a + v.n_alpha;
+  const bool weight = !is_alpha && !bias;
   StepHyper h;
-  h.lr = k == v.off_a ? v.lr_alpha[r] : v.lr[r];
+  h.lr = is_alpha ? v.lr_alpha[r] : v.lr[r];
   h.momentum = v.momentum[r];
   h.beta1 = v.beta1[r];
   h.one_minus_beta1 = v.one_minus_beta1[r];
@@ -367,9 +495,12 @@ __global__ void optimizer_kernel_v1(BucketView v) {
   const long long nn = static_cast<long long>(v.N) * v.N, ni = static_cast<long long>(v.N) * v.I;
   if (in_dann_factor(v, k)) {
     w = fmaxf(w, 0.f);  // W_ei, W_ie, U_ei, U_ie: the DANN factors are non-negative
+  } else if (is_alpha) {
+    if (v.alpha_clamp[r]) w = fminf(fmaxf(w, 0.f), 1.f);  // alpha_form clamp: alpha in [0, 1]
   } else if (v.off_wd >= 0 && k >= v.off_wd && k < v.off_wd + nn) {
     const long long e = k - v.off_wd;
-    if (w * v.col_sign[r * v.N + e % v.N] < 0) w = 0.f;
+    // Projection for train.dale clamp; abs and relu keep the signs by their reparameterisation.
+    if (v.dale_mode[r] == static_cast<int>(DaleMode::clamp) && w * v.col_sign[r * v.N + e % v.N] < 0) w = 0.f;
     w *= v.mask_rec[r * nn + e];
   } else if (v.off_wf >= 0 && k >= v.off_wf && k < v.off_wf + nn) {
     w *= v.mask_rec[r * nn + (k - v.off_wf)];
@@ -398,22 +529,48 @@ __global__ void dale_violation_kernel_v1(BucketView v, bool evaluating) {
   __shared__ BlockReduce::TempStorage shared;
   const int r = blockIdx.x;
   const long long nn = static_cast<long long>(v.N) * v.N;
-  double mixed = 0;
+  double mixed = 0, obeying = 0, nonzero = 0, matching = 0;
   for (int j = threadIdx.x; j < v.N; j += kThreads) {
     bool pos = false, neg = false;
+    int wrong = 0;
+    const bool exc = v.col_sign[r * v.N + j] > 0;
     for (int i = 0; i < v.N; ++i) {
       const float w = v.w_eff[r * nn + static_cast<long long>(i) * v.N + j];
       pos |= w > 0.f;
       neg |= w < 0.f;
+      if (w != 0.f) {
+        nonzero += 1;
+        const bool match = (w > 0.f) == exc;
+        matching += match;
+        wrong += !match;
+      }
     }
     mixed += pos && neg;
+    obeying += wrong == 0;
   }
   mixed = block_sum(mixed, shared);
-  if (threadIdx.x == 0)
-    v.metrics[static_cast<long long>(r) * kMetricCount + kDaleViolation] = frozen(v, r, evaluating) ? NAN : mixed / v.N;
+  obeying = block_sum(obeying, shared);
+  nonzero = block_sum(nonzero, shared);
+  matching = block_sum(matching, shared);
+  if (threadIdx.x == 0) {
+    double* m = v.metrics + static_cast<long long>(r) * kMetricCount;
+    const bool dead = frozen(v, r, evaluating);
+    m[kDaleViolation] = dead ? NAN : mixed / v.N;
+    m[kDaleColumns] = dead ? NAN : obeying / v.N;
+    m[kDaleSignMatch] = dead || nonzero == 0 ? NAN : matching / nonzero;
+  }
 }
 
 }  // namespace
+
+void launch_rate_cost_grad(const BucketView& v, cudaStream_t s) {
+  DALESIM_LAUNCH(rate_cost_grad_kernel_v1, blocks_for(static_cast<long long>(v.T) * v.B * v.N * v.R), kThreads, 0, s, v);
+}
+
+void launch_io_cost_grads(const BucketView& v, cudaStream_t s) {
+  DALESIM_LAUNCH(io_cost_grads_kernel_v1, blocks_for((static_cast<long long>(v.N) * v.I + static_cast<long long>(v.O) * v.N) * v.R),
+                 kThreads, 0, s, v);
+}
 
 void launch_build_effective(const BucketView& v, cudaStream_t s) {
   const long long n = (static_cast<long long>(v.N) * v.N + static_cast<long long>(v.N) * v.I +

@@ -22,6 +22,7 @@ namespace {
 // holding a metric not listed here is refused rather than merged without it.
 const std::pair<const char*, double Diagnostics::*> kCheckpointMembers[] = {
     {"spectral_radius", &Diagnostics::spectral_radius},
+    {"density", &Diagnostics::density},
     {"svd_entropy", &Diagnostics::svd_entropy},
     {"effective_rank", &Diagnostics::effective_rank},
     {"rel_weight_change", &Diagnostics::rel_weight_change},
@@ -284,6 +285,7 @@ MergeResult merge_run_files(const std::vector<std::string>& inputs, const std::s
           const auto W_rec = read("W_rec", {N, N}), W_dale = read("W_dale", {N, N}), W_free = read("W_free", {N, N});
           const auto W_in = read("W_in", {N, I}), W_out = read("W_out", {O, N}), b = read("b", {N});
           const auto b_out = read("b_out", {O}), alpha = read("alpha", {}), sv = read("singular_values", {N});
+          const auto alpha_units = read("alpha_units", {N});
           const hsize_t bins = kLogwBins;
           const auto hist_e = read("logw_hist_e", {bins}), hist_i = read("logw_hist_i", {bins});
           auto slice = [](const std::vector<float>& v, std::size_t m, std::size_t n) {
@@ -300,6 +302,7 @@ MergeResult merge_run_files(const std::vector<std::string>& inputs, const std::s
             w.W_in = slice(W_in, m, N * I), w.W_out = slice(W_out, m, O * N);
             w.b = slice(b, m, N), w.b_out = slice(b_out, m, O);
             w.alpha = alpha[m];
+            w.alpha_units = slice(alpha_units, m, N);
             diag[it->second].singular_values = slice(sv, m, N);
             diag[it->second].logw_hist_e = slice(hist_e, m, bins);
             diag[it->second].logw_hist_i = slice(hist_i, m, bins);
@@ -327,6 +330,7 @@ MergeResult merge_run_files(const std::vector<std::string>& inputs, const std::s
           st.moment2 = std::move(saved.moment2[m]);
           st.adam_steps = saved.adam_steps[m];
           st.diverged_step = saved.diverged_step[m];
+          if (!saved.mask_rec.empty()) st.mask_rec = std::move(saved.mask_rec[m]);
         }
       }
       writer->save_resume_point(next, state);

@@ -187,6 +187,7 @@ ReplicaWeights read_checkpoint_weights(const std::string& path, int replica, int
     std::vector<float> alpha;
     read("alpha", 2, &alpha);
     w.alpha = alpha.at(0);
+    if (g.exists("alpha_units")) read("alpha_units", 3, &w.alpha_units);
     return w;
   }
   throw std::runtime_error(path + ": replica " + std::to_string(replica) + " is not in any weight group");

@@ -46,20 +46,41 @@ constexpr unsigned kGzipLevel = 4;
 
 struct HistoryField { const char* name; double StepMetrics::*member; const char* description; const char* units; };
 const HistoryField kHistoryFields[] = {
-    {"loss", &StepMetrics::loss, "training loss on the batch of this step", ""},
+    {"loss", &StepMetrics::loss, "task loss on the training batch of this step (the costs are apart, cost_*)", ""},
     {"accuracy", &StepMetrics::accuracy, "accuracy on the batch of this step (NaN where the task has none)",
      "fraction"},
-    {"alpha", &StepMetrics::alpha, "mixing weight alpha = sigmoid(a) of W_rec = alpha W_dale + (1-alpha) W_free "
-     "(NaN for archs without alpha)", ""},
+    {"alpha", &StepMetrics::alpha, "mixing weight alpha of W_rec = alpha W_dale + (1-alpha) W_free, the mean over "
+     "presynaptic units when alpha is per neuron (NaN for archs without alpha)", ""},
     {"grad_norm", &StepMetrics::grad_norm, "global gradient norm before clipping", ""},
     {"mean_rate", &StepMetrics::mean_rate, "mean of phi(v) over batch, time and units", ""},
     {"dale_violation", &StepMetrics::dale_violation, "fraction of columns of the effective W_rec with mixed signs",
      "fraction"},
+    {"dale_sign_match", &StepMetrics::dale_sign_match,
+     "fraction of the nonzero weights of the effective W_rec whose sign is their presynaptic type's (E +, I -)",
+     "fraction"},
+    {"dale_columns", &StepMetrics::dale_columns,
+     "fraction of columns of the effective W_rec whose nonzero weights all have their presynaptic type's sign",
+     "fraction"},
+    {"alpha_e", &StepMetrics::alpha_e, "mean alpha over the excitatory columns (NaN for archs without alpha)", ""},
+    {"alpha_i", &StepMetrics::alpha_i, "mean alpha over the inhibitory columns (NaN for archs without alpha)", ""},
+    {"cost_l1_in", &StepMetrics::cost_l1_in, "train.l1_in x mean |W_in| of the effective input weights", ""},
+    {"cost_l2_in", &StepMetrics::cost_l2_in, "train.l2_in x mean W_in^2 of the effective input weights", ""},
+    {"cost_l1_rec", &StepMetrics::cost_l1_rec, "train.l1_rec x mean |W_rec| of the effective recurrent matrix", ""},
+    {"cost_l2_rec", &StepMetrics::cost_l2_rec, "train.l2_rec x mean W_rec^2 of the effective recurrent matrix", ""},
+    {"cost_l1_out", &StepMetrics::cost_l1_out, "train.l1_out x mean |W_out| of the effective readout", ""},
+    {"cost_l2_out", &StepMetrics::cost_l2_out, "train.l2_out x mean W_out^2 of the effective readout", ""},
+    {"cost_l1_free", &StepMetrics::cost_l1_free, "train.l1_free x mean |(1 - alpha_j) W_free| (the free part in W_rec)",
+     ""},
+    {"cost_l2_free", &StepMetrics::cost_l2_free,
+     "train.l2_free x mean ((1 - alpha_j) W_free)^2 (the free part in W_rec)", ""},
+    {"cost_l2_firing_rate", &StepMetrics::cost_l2_firing_rate,
+     "train.l2_firing_rate x mean phi(v)^2 over time, trials and units", ""},
 };
 
 struct CheckpointField { const char* name; double Diagnostics::*member; const char* description; };
 const CheckpointField kCheckpointFields[] = {
     {"spectral_radius", &Diagnostics::spectral_radius, "largest |eigenvalue| of the effective W_rec"},
+    {"density", &Diagnostics::density, "fraction of the N x N recurrent connections present (falls with pruning)"},
     {"svd_entropy", &Diagnostics::svd_entropy, "normalised SVD entropy -sum p log p / log N, p = s / sum s"},
     {"effective_rank", &Diagnostics::effective_rank, "exp(-sum p log p), p = s / sum s"},
     {"rel_weight_change", &Diagnostics::rel_weight_change, "||W_t - W_0||_F / ||W_0||_F of the effective W_rec"},
@@ -234,7 +255,7 @@ Hdf5Writer::Hdf5Writer(const std::string& path, const Sweep& sweep, const std::v
     file_.set_attribute("sweep_n_replicas", info.sweep_n_replicas);
   }
   file_.set_attribute("resolved_config", sweep.resolved_text);
-  file_.set_attribute("alpha_parameterisation", "sigmoid");
+  file_.set_attribute("alpha_parameterisation", "per replica: /replicas/alpha_form (sigmoid or clamp)");
   file_.set_attribute("status", "running");
   file_.set_attribute("created", utc_now_iso8601());
   file_.set_attribute("runs", run_log_line("start", info));
@@ -368,7 +389,8 @@ void Hdf5Writer::create_checkpoint_groups(const std::vector<ReplicaRow>& rows, c
     g.W_out = make("W_out", {o, c}, "readout weights [output, unit]");
     g.b = make("b", {r}, "recurrent bias");
     g.b_out = make("b_out", {o}, "readout bias");
-    g.alpha = make("alpha", {}, "alpha = sigmoid(a) (NaN for archs without alpha)");
+    g.alpha = make("alpha", {}, "alpha, the mean over presynaptic units when per neuron (NaN for archs without alpha)");
+    g.alpha_units = make("alpha_units", {c}, "alpha_j of each presynaptic unit, column j of W_rec (NaN for archs without alpha)");
     g.singular_values = make("singular_values", {s}, "singular values of W_rec, descending");
     g.logw_hist_e = make("logw_hist_e", {lb}, "histogram of ln|w| over the nonzero weights of W_rec's excitatory columns");
     g.logw_hist_i = make("logw_hist_i", {lb}, "histogram of ln|w| over the nonzero weights of W_rec's inhibitory columns");
@@ -415,7 +437,7 @@ Hdf5Writer::Hdf5Writer(const std::string& path) : path_(path) {
     for (std::int64_t id : g.replica.read_int64s()) g.members.push_back(position.at(id));
     for (auto [ds, key] : {std::pair{&g.W_rec, "W_rec"}, {&g.W_dale, "W_dale"}, {&g.W_free, "W_free"},
                            {&g.W_in, "W_in"}, {&g.W_out, "W_out"}, {&g.b, "b"}, {&g.b_out, "b_out"},
-                           {&g.alpha, "alpha"}, {&g.singular_values, "singular_values"},
+                           {&g.alpha, "alpha"}, {&g.alpha_units, "alpha_units"}, {&g.singular_values, "singular_values"},
                            {&g.logw_hist_e, "logw_hist_e"}, {&g.logw_hist_i, "logw_hist_i"}})
       *ds = open_extendible(g.group, key);
     const h5::Dims din = g.W_in.dims(), dout = g.W_out.dims();
@@ -499,6 +521,7 @@ void Hdf5Writer::append_checkpoint(std::int64_t step, const std::vector<Diagnost
     append(g.W_out, g, out * n, 0.f, [&](int r) -> const auto& { return weights[r].W_out; });
     append(g.b, g, n, 0.f, [&](int r) -> const auto& { return weights[r].b; });
     append(g.b_out, g, out, 0.f, [&](int r) -> const auto& { return weights[r].b_out; });
+    append(g.alpha_units, g, n, nan, [&](int r) -> const auto& { return weights[r].alpha_units; });
     append(g.singular_values, g, n, nan, [&](int r) -> const auto& { return diag[r].singular_values; });
     append(g.logw_hist_e, g, kLogwBins, nan, [&](int r) -> const auto& { return diag[r].logw_hist_e; });
     append(g.logw_hist_i, g, kLogwBins, nan, [&](int r) -> const auto& { return diag[r].logw_hist_i; });
@@ -519,6 +542,13 @@ void Hdf5Writer::write_resume_state(std::int64_t next_iteration, const std::vect
     f64 = f64 || (m.cfg && m.cfg->train.precision == Precision::f64);
   }
   const hsize_t P = static_cast<hsize_t>(offset.back());
+  // The recurrent connection masks: pruning changes them during training.
+  std::vector<std::int64_t> mask_offset{0};
+  std::vector<float> masks;
+  for (const ReplicaModel& m : models) {
+    masks.insert(masks.end(), m.mask_rec.begin(), m.mask_rec.end());
+    mask_offset.push_back(static_cast<std::int64_t>(masks.size()));
+  }
   std::vector<double> params, m1, m2;
   params.reserve(P), m1.reserve(P), m2.reserve(P);
   for (const ReplicaModel& m : models) {
@@ -550,6 +580,8 @@ void Hdf5Writer::write_resume_state(std::int64_t next_iteration, const std::vect
         {"moment2", real, P, "Adam's second moment"},
         {"adam_steps", H5T_STD_I64LE, n_rep, "Adam updates so far (bias correction)"},
         {"diverged_step", H5T_STD_I64LE, n_rep, "iteration at which the replica diverged, -1 if live"},
+        {"mask_offset", H5T_STD_I64LE, n_rep + 1, "replica r's recurrent mask is entries mask_offset[r] .. mask_offset[r+1] of mask_rec"},
+        {"mask_rec", H5T_IEEE_F32LE, static_cast<hsize_t>(masks.size()), "recurrent connection masks [N, N] (0: absent or pruned)"},
     };
     for (const auto& d : datasets) {
       h5::Dataset ds = g.create_dataset(d.name, d.type, h5::Dataspace::simple({d.n}));
@@ -566,6 +598,12 @@ void Hdf5Writer::write_resume_state(std::int64_t next_iteration, const std::vect
   g.open_dataset("moment2").write(H5T_NATIVE_DOUBLE, m2.data());
   g.open_dataset("adam_steps").write(H5T_NATIVE_INT64, adam_steps.data());
   g.open_dataset("diverged_step").write(H5T_NATIVE_INT64, diverged.data());
+  if (g.exists("mask_rec")) {  // absent in files of an earlier version being resumed
+    if (g.open_dataset("mask_rec").dims().at(0) != masks.size())
+      throw std::invalid_argument("HDF5 writer for " + path_ + ": the resume state changed size");
+    g.open_dataset("mask_offset").write(H5T_NATIVE_INT64, mask_offset.data());
+    g.open_dataset("mask_rec").write(H5T_NATIVE_FLOAT, masks.data());
+  }
   g.set_attribute("next_iteration", next_iteration);
   g.set_attribute("history_rows", static_cast<std::int64_t>(history_step_.dims().at(0)));
   g.set_attribute("checkpoint_rows", static_cast<std::int64_t>(checkpoint_step_.dims().at(0)));
@@ -600,7 +638,7 @@ void Hdf5Writer::truncate(std::size_t history_rows, std::size_t checkpoint_rows)
   for (h5::Dataset& ds : checkpoints_) cut(ds, checkpoint_rows);
   for (ShapeGroup& g : shapes_)
     for (h5::Dataset* ds : {&g.W_rec, &g.W_dale, &g.W_free, &g.W_in, &g.W_out, &g.b, &g.b_out, &g.alpha,
-                            &g.singular_values, &g.logw_hist_e, &g.logw_hist_i})
+                            &g.alpha_units, &g.singular_values, &g.logw_hist_e, &g.logw_hist_i})
       cut(*ds, checkpoint_rows);
 }
 
@@ -609,7 +647,7 @@ void Hdf5Writer::close() {
   file_.sync();  // throws if the last writes fail (e.g. a full disk)
   for (ShapeGroup& g : shapes_)
     for (h5::Dataset* ds : {&g.replica, &g.W_rec, &g.W_dale, &g.W_free, &g.W_in, &g.W_out, &g.b, &g.b_out,
-                            &g.alpha, &g.singular_values, &g.logw_hist_e, &g.logw_hist_i})
+                            &g.alpha, &g.alpha_units, &g.singular_values, &g.logw_hist_e, &g.logw_hist_i})
       ds->close();
   for (auto* list : {&history_, &checkpoints_})
     for (h5::Dataset& ds : *list) ds.close();

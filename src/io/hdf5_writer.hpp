@@ -18,7 +18,7 @@ struct ShapeGroup {
   int N = 0, I = 0, O = 0;
   std::vector<int> members;  // positions in the rows / the R axis
   h5::Group group;
-  h5::Dataset replica, W_rec, W_dale, W_free, W_in, W_out, b, b_out, alpha, singular_values, logw_hist_e, logw_hist_i;
+  h5::Dataset replica, W_rec, W_dale, W_free, W_in, W_out, b, b_out, alpha, alpha_units, singular_values, logw_hist_e, logw_hist_i;
 };
 
 // One line of the root attribute `runs`, the list of the runs that wrote a file: the UTC time,

@@ -107,6 +107,9 @@ inline std::vector<Column> replica_columns(const Sweep& sweep, const std::vector
   str("phi", "nonlinearity", [](RR, RC r) { return to_string(r.model.phi); });
   str("precision", "arithmetic precision", [](RR, RC r) { return to_string(r.train.precision); });
   num(Column::f64, "alpha_init", "initial alpha (mix)", "", [](RR, RC r) { return r.model.alpha_init; });
+  str("alpha_per", "mix: one alpha per network or per presynaptic neuron", [](RR, RC r) { return to_string(r.model.alpha_per); });
+  str("alpha_form", "mix: alpha = sigmoid(a) (sigmoid) or alpha projected onto [0, 1] (clamp)",
+      [](RR, RC r) { return to_string(r.model.alpha_form); });
   num(Column::f64, "e_fraction", "fraction of excitatory units", "", [](RR, RC r) { return r.model.e_fraction; });
   num(Column::f64, "tau_e", "time constant of excitatory units", "ms", [](RR, RC r) { return r.model.tau_e; });
   num(Column::f64, "tau_i", "time constant of inhibitory units", "ms", [](RR, RC r) { return r.model.tau_i; });
@@ -114,6 +117,16 @@ inline std::vector<Column> replica_columns(const Sweep& sweep, const std::vector
   num(Column::f64, "lr", "learning rate", "", [](RR, RC r) { return r.train.lr; });
   num(Column::f64, "lr_alpha", "learning rate of alpha's logit a", "", [](RR, RC r) { return r.train.alpha_lr(); });
   num(Column::f64, "clip", "global gradient-norm clip (0 = off)", "", [](RR, RC r) { return r.train.clip; });
+  for (const CostField& c : kCostFields) {
+    const std::string name = std::string(c.key).substr(6);  // "train.l1_in" -> l1_in
+    const auto coefficient = c.coefficient;
+    const std::string description = "coefficient of the cost " + name + " in the loss (0 = none)";
+    num(Column::f64, name.c_str(), description.c_str(), "", [coefficient](RR, RC r) { return r.train.*coefficient; });
+  }
+  num(Column::i64, "prune_at", "first pruning step (-1: never)", "", [](RR, RC r) { return r.train.prune_at; });
+  num(Column::i64, "prune_every", "steps between prunings (0: once)", "", [](RR, RC r) { return r.train.prune_every; });
+  num(Column::f64, "prune_fraction", "fraction of present recurrent connections removed per pruning", "",
+      [](RR, RC r) { return r.train.prune_fraction; });
   num(Column::f64, "sigma_rec", "recurrent noise level", "", [](RR, RC r) { return r.model.sigma_rec; });
   num(Column::i64, "seed", "replica seed", "", [](RR, RC r) { return r.seed; });
   num(Column::u64, "init_seed", "seed of the initial weights", "", [](RR, RC r) { return r.init_seed; });

@@ -372,6 +372,17 @@ SavedState read_saved_state(const std::string& path) {
     s.moment1.emplace_back(m1.begin() + begin, m1.begin() + end);
     s.moment2.emplace_back(m2.begin() + begin, m2.begin() + end);
   }
+  if (g.exists("mask_rec")) {
+    const std::vector<std::int64_t> mo = g.open_dataset("mask_offset").read_int64s();
+    const std::vector<double> masks = g.open_dataset("mask_rec").read_doubles();
+    if (mo.size() != R + 1)
+      throw InputError(path + ": its resume state (/resume) is inconsistent: mask offsets for another replica count");
+    for (std::size_t r = 0; r < R; ++r) {
+      if (mo[r] < 0 || mo[r + 1] < mo[r] || mo[r + 1] > static_cast<std::int64_t>(masks.size()))
+        throw InputError(path + ": its resume state (/resume) is inconsistent: mask offsets out of range");
+      s.mask_rec.emplace_back(masks.begin() + mo[r], masks.begin() + mo[r + 1]);
+    }
+  }
   return s;
 }
 
@@ -391,6 +402,13 @@ ResumePoint read_resume_point(const std::string& path, std::vector<ReplicaModel>
     m.moment2 = std::move(s.moment2[r]);
     m.adam_steps = s.adam_steps[r];
     m.diverged_step = s.diverged_step[r];
+    if (!s.mask_rec.empty() && !s.mask_rec[r].empty()) {  // empty: merged from a file without masks
+      if (s.mask_rec[r].size() != m.mask_rec.size())
+        throw InputError(path + ": replica at position " + std::to_string(r) + " has a saved recurrent mask of " +
+                         std::to_string(s.mask_rec[r].size()) + " entries, the sweep's model " +
+                         std::to_string(m.mask_rec.size()));
+      m.mask_rec = std::move(s.mask_rec[r]);
+    }
   }
   return s.point;
 }

@@ -27,6 +27,7 @@ struct SavedState {
   ResumePoint point;
   std::vector<std::vector<double>> params, moment1, moment2;
   std::vector<std::int64_t> adam_steps, diverged_step;
+  std::vector<std::vector<float>> mask_rec;  // [replica][N * N]; empty when the file has none
 };
 // Throws InputError for a file without /resume or with an inconsistent one.
 SavedState read_saved_state(const std::string& path);

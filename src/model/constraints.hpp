@@ -1,6 +1,6 @@
 // The constraints that hold after every update, for any precision: Dale signs of W_dale
-// (projection: a wrong-signed entry is set to 0), the sign of W_in when constrained, and zeros
-// outside the fixed connection masks.
+// (projection: a wrong-signed entry is set to 0; train.dale clamp only), the sign of W_in when
+// constrained, alpha in [0, 1] (alpha_form clamp), and zeros outside the fixed connection masks.
 #pragma once
 
 #include <algorithm>
@@ -13,7 +13,12 @@ template <class Real>
 void project_constraints(const ReplicaModel& m, Real* params) {
   const ParamLayout& l = m.layout;
   const int N = l.N;
-  if (l.has(Tensor::W_dale)) {
+  if (l.has(Tensor::a) && m.cfg && m.cfg->model.alpha_form == AlphaForm::clamp) {
+    Real* a = params + l[Tensor::a].offset;
+    for (std::size_t k = 0; k < l[Tensor::a].size(); ++k) a[k] = std::min(std::max(a[k], Real(0)), Real(1));
+  }
+  // abs / relu reparameterise W_dale: its raw values are unconstrained.
+  if (l.has(Tensor::W_dale) && (!m.cfg || m.cfg->train.dale == DaleMode::clamp)) {
     Real* wd = params + l[Tensor::W_dale].offset;
     for (int i = 0; i < N; ++i)
       for (int j = 0; j < N; ++j) {

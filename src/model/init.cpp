@@ -214,7 +214,16 @@ ReplicaModel init_replica(const ReplicaConfig& cfg, int n_inputs, int n_outputs)
       for (std::size_t q = 0; q < m.layout[t].size(); ++q) m.tensor(t)[q] = sign * top * rng.uniform(k++);
     }
   }
-  if (m.layout.has(Tensor::a)) m.tensor(Tensor::a)[0] = std::log(mc.alpha_init / (1 - mc.alpha_init));
+  if (m.layout.has(Tensor::a)) {
+    const double a = mc.alpha_form == AlphaForm::clamp ? mc.alpha_init : std::log(mc.alpha_init / (1 - mc.alpha_init));
+    std::fill(m.tensor(Tensor::a), m.tensor(Tensor::a) + m.layout[Tensor::a].size(), a);
+  }
+  // Reparameterised Dale (abs, relu): the raw value is the magnitude, so the effective weights
+  // sign x |raw| start where the projected ones do.
+  if (m.layout.has(Tensor::W_dale) && cfg.train.dale != DaleMode::clamp) {
+    double* wd = m.tensor(Tensor::W_dale);
+    for (std::size_t k = 0; k < m.layout[Tensor::W_dale].size(); ++k) wd[k] = std::fabs(wd[k]);
+  }
   project_constraints<double>(m, m.params.data());
   return m;
 }

@@ -1,6 +1,8 @@
 // The parameter size table and the small accessors of ReplicaModel.
+#include <algorithm>
 #include <cmath>
 
+#include "dalesim/math.hpp"
 #include "dalesim/model.hpp"
 #include "model/constraints.hpp"
 
@@ -31,7 +33,7 @@ ParamLayout ParamLayout::make(const ModelConfig& m, int I, int O, bool split_bia
   const int n_i = l.dann ? m.rec_interneurons() : 0, n_i_in = arch == Arch::dann ? m.in_interneurons() : 0;
   const int shapes[kTensorCount][2] = {{has_free ? N : 0, N}, {has_dale ? N : 0, N},  {N, I},
                                        {N, 1},                {O, N},                 {O, 1},
-                                       {arch == Arch::mix ? 1 : 0, 1}, {n_i ? N : 0, n_i}, {n_i, N},
+                                       {arch == Arch::mix ? (m.alpha_per == AlphaPer::neuron ? N : 1) : 0, 1}, {n_i ? N : 0, n_i}, {n_i, N},
                                        {n_i_in ? N : 0, n_i_in}, {n_i_in, I},
                                        {split_bias ? N : 0, 1}, {split_bias ? O : 0, 1}};
   std::size_t offset = 0;
@@ -45,14 +47,29 @@ ParamLayout ParamLayout::make(const ModelConfig& m, int I, int O, bool split_bia
   return l;
 }
 
-double ReplicaModel::alpha() const {
+std::vector<double> ReplicaModel::alpha_units() const {
+  const int N = layout.N;
   switch (layout.arch) {
-    case Arch::free: return 0.0;
+    case Arch::free: return std::vector<double>(N, 0.0);
     case Arch::colei:
-    case Arch::dann: return 1.0;
-    case Arch::mix: return 1.0 / (1.0 + std::exp(-tensor(Tensor::a)[0]));
+    case Arch::dann: return std::vector<double>(N, 1.0);
+    case Arch::mix: break;
   }
-  return 0.0;
+  const bool clamp_form = cfg && cfg->model.alpha_form == AlphaForm::clamp;
+  const double* a = tensor(Tensor::a);
+  const bool per_neuron = layout[Tensor::a].size() == static_cast<std::size_t>(N) && N > 1;
+  std::vector<double> out(N);
+  for (int j = 0; j < N; ++j) out[j] = alpha_of(a[per_neuron ? j : 0], clamp_form);
+  return out;
+}
+
+double ReplicaModel::alpha() const {
+  if (layout.arch != Arch::mix) return layout.arch == Arch::free ? 0.0 : 1.0;
+  const bool clamp_form = cfg && cfg->model.alpha_form == AlphaForm::clamp;
+  const TensorSlot& slot = layout[Tensor::a];
+  double sum = 0;
+  for (std::size_t k = 0; k < slot.size(); ++k) sum += alpha_of(tensor(Tensor::a)[k], clamp_form);
+  return sum / static_cast<double>(slot.size());
 }
 
 namespace {
@@ -72,7 +89,8 @@ std::vector<double> ReplicaModel::effective_dale() const {
   std::vector<double> d(static_cast<std::size_t>(N) * N, 0.0);
   if (!layout.has(Tensor::W_dale)) return d;
   const double* wd = tensor(Tensor::W_dale);
-  for (std::size_t k = 0; k < d.size(); ++k) d[k] = wd[k] * mask_rec[k];
+  const DaleMode mode = cfg ? cfg->train.dale : DaleMode::clamp;
+  for (std::size_t k = 0; k < d.size(); ++k) d[k] = dale_weight<double>(mode, wd[k], col_sign[k % N]) * mask_rec[k];
   if (layout.dann)
     subtract_product(tensor(Tensor::W_ei), tensor(Tensor::W_ie), N, layout[Tensor::W_ei].cols, N, d.data());
   return d;
@@ -80,12 +98,12 @@ std::vector<double> ReplicaModel::effective_dale() const {
 
 std::vector<double> ReplicaModel::effective_w_rec() const {
   const int N = layout.N;
-  const double al = alpha();
+  const std::vector<double> al = alpha_units();  // column j mixes with alpha_j
   std::vector<double> w = effective_dale();
-  for (double& x : w) x *= al;
+  for (std::size_t k = 0; k < w.size(); ++k) w[k] *= al[k % N];
   if (layout.has(Tensor::W_free)) {
     const double* wf = tensor(Tensor::W_free);
-    for (std::size_t k = 0; k < static_cast<std::size_t>(N) * N; ++k) w[k] += (1 - al) * wf[k] * mask_rec[k];
+    for (std::size_t k = 0; k < static_cast<std::size_t>(N) * N; ++k) w[k] += (1 - al[k % N]) * wf[k] * mask_rec[k];
   }
   return w;
 }
@@ -131,6 +149,9 @@ ReplicaWeights to_weights(const ReplicaModel& m) {
   w.b.assign(b.begin(), b.end());
   w.b_out.assign(b_out.begin(), b_out.end());
   w.alpha = l.arch == Arch::mix ? static_cast<float>(m.alpha()) : std::nanf("");
+  const std::vector<double> al = m.alpha_units();
+  w.alpha_units.assign(al.begin(), al.end());
+  if (l.arch != Arch::mix) std::fill(w.alpha_units.begin(), w.alpha_units.end(), std::nanf(""));
   return w;
 }
 
@@ -146,5 +167,41 @@ std::size_t estimate_training_bytes(const ReplicaConfig& cfg, int n_inputs, int 
 }
 
 void project_constraints(ReplicaModel& m) { project_constraints<double>(m, m.params.data()); }
+
+}  // namespace dalesim
+
+namespace dalesim {
+
+std::size_t prune_recurrent(ReplicaModel& m, double fraction) {
+  const std::size_t nn = m.mask_rec.size();
+  const std::vector<double> w = m.effective_w_rec();
+  std::vector<std::size_t> present;
+  for (std::size_t k = 0; k < nn; ++k)
+    if (m.mask_rec[k] != 0) present.push_back(k);
+  const auto n_remove = static_cast<std::size_t>(std::llround(fraction * static_cast<double>(present.size())));
+  if (n_remove == 0) return 0;
+  // Smallest |w| first; equal magnitudes in index order, so every backend removes the same ones.
+  std::stable_sort(present.begin(), present.end(),
+                   [&](std::size_t a, std::size_t b) { return std::fabs(w[a]) < std::fabs(w[b]); });
+  for (std::size_t q = 0; q < n_remove; ++q) {
+    const std::size_t k = present[q];
+    m.mask_rec[k] = 0;
+    for (Tensor t : {Tensor::W_free, Tensor::W_dale}) {
+      if (!m.layout.has(t)) continue;
+      const std::size_t at = m.layout[t].offset + k;
+      m.params[at] = 0;
+      if (!m.moment1.empty()) m.moment1[at] = 0;
+      if (!m.moment2.empty()) m.moment2[at] = 0;
+    }
+  }
+  return n_remove;
+}
+
+double recurrent_density(const ReplicaModel& m) {
+  if (m.mask_rec.empty()) return 0;
+  std::size_t n = 0;
+  for (float x : m.mask_rec) n += x != 0;
+  return static_cast<double>(n) / static_cast<double>(m.mask_rec.size());
+}
 
 }  // namespace dalesim

@@ -122,7 +122,12 @@ const char* to_string(Phi p) {
   return "?";
 }
 const char* to_string(Optim o) { return o == Optim::sgd ? "sgd" : "adam"; }
-const char* to_string(DaleMode) { return "clamp"; }
+const char* to_string(DaleMode d) {
+  static const char* names[] = {"clamp", "abs", "relu"};
+  return names[static_cast<int>(d)];
+}
+const char* to_string(AlphaPer a) { return a == AlphaPer::network ? "network" : "neuron"; }
+const char* to_string(AlphaForm a) { return a == AlphaForm::sigmoid ? "sigmoid" : "clamp"; }
 const char* to_string(FreeInit f) {
   static const char* names[] = {"gaussian", "orthogonal", "uniform", "lognormal", "lowrank"};
   return names[static_cast<int>(f)];

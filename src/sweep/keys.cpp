@@ -201,7 +201,15 @@ std::vector<KeyDef> build_key_defs() {
                        FIELD(model.spectrum_from)));
   k.push_back(real_key("model.rho", open_closed(0, 1000), "spectral radius of W_dale at init", FIELD(model.rho)));
   k.push_back(real_key("model.g_in", closed(0, 1000), "scale of W_in at init, N(0, g_in^2/I)", FIELD(model.g_in)));
-  k.push_back(real_key("model.alpha_init", open(0, 1), "initial alpha of arch mix", FIELD(model.alpha_init)));
+  k.push_back(real_key("model.alpha_init", closed(0, 1),
+                       "initial alpha of arch mix (strictly inside (0, 1) with alpha_form sigmoid)",
+                       FIELD(model.alpha_init)));
+  k.push_back(enum_key("model.alpha_per", {"network", "neuron"},
+                       "arch mix: one alpha per network, or one per presynaptic neuron (column j mixes with alpha_j)",
+                       FIELD(model.alpha_per)));
+  k.push_back(enum_key("model.alpha_form", {"sigmoid", "clamp"},
+                       "arch mix: alpha = sigmoid(a), or alpha itself trained and projected onto [0, 1]",
+                       FIELD(model.alpha_form)));
 
   KeyDef task_name;
   task_name.kind = Kind::text;
@@ -225,7 +233,9 @@ std::vector<KeyDef> build_key_defs() {
   k.push_back(int_key("train.log_every", at_least(1), "steps between history rows", FIELD(train.log_every)));
   k.push_back(
       int_key("train.checkpoint_every", at_least(1), "steps between checkpoints", FIELD(train.checkpoint_every)));
-  k.push_back(enum_key("train.dale", {"clamp"}, "how Dale's law is kept (projected gradient)", FIELD(train.dale)));
+  k.push_back(enum_key("train.dale", {"clamp", "abs", "relu"},
+                       "how W_dale keeps its signs: projection (clamp), or sign x |raw| (abs), sign x relu(raw) (relu)",
+                       FIELD(train.dale)));
   k.push_back(enum_key("train.precision", {"float", "double"}, "arithmetic precision", FIELD(train.precision)));
   k.push_back(enum_key("train.rule", {"gd", "eg", "gd_sign", "md"},
                        "learning rule of the weights: the optimiser (gd), exponentiated gradient (eg), sign-preserving "
@@ -238,6 +248,27 @@ std::vector<KeyDef> build_key_defs() {
                        FIELD(train.eg_split_bias)));
   k.push_back(real_key("train.weight_decay", closed(0, 1000), "weight decay: + lambda w (gd, gd_sign, md), + lambda sign(w) (eg)",
                        FIELD(train.weight_decay)));
+  k.push_back(real_key("train.l1_in", closed(0, 1000), "cost: coefficient x mean |W_in| (effective)", FIELD(train.l1_in)));
+  k.push_back(real_key("train.l2_in", closed(0, 1000), "cost: coefficient x mean W_in^2 (effective)", FIELD(train.l2_in)));
+  k.push_back(real_key("train.l1_rec", closed(0, 1000), "cost: coefficient x mean |W_rec| (effective)", FIELD(train.l1_rec)));
+  k.push_back(real_key("train.l2_rec", closed(0, 1000), "cost: coefficient x mean W_rec^2 (effective)", FIELD(train.l2_rec)));
+  k.push_back(real_key("train.l1_out", closed(0, 1000), "cost: coefficient x mean |W_out| (effective)", FIELD(train.l1_out)));
+  k.push_back(real_key("train.l2_out", closed(0, 1000), "cost: coefficient x mean W_out^2 (effective)", FIELD(train.l2_out)));
+  k.push_back(real_key("train.l1_free", closed(0, 1000),
+                       "cost: coefficient x mean |(1 - alpha_j) W_free| (the free part as it enters W_rec)",
+                       FIELD(train.l1_free)));
+  k.push_back(real_key("train.l2_free", closed(0, 1000),
+                       "cost: coefficient x mean ((1 - alpha_j) W_free)^2 (the free part as it enters W_rec)",
+                       FIELD(train.l2_free)));
+  k.push_back(real_key("train.l2_firing_rate", closed(0, 1000), "cost: coefficient x mean phi(v)^2 (metabolic)",
+                       FIELD(train.l2_firing_rate)));
+  k.push_back(int_key("train.prune_at", at_least(-1),
+                      "step at which the smallest recurrent weights are first pruned (-1: never)", FIELD(train.prune_at)));
+  k.push_back(int_key("train.prune_every", at_least(0), "steps between later prunings (0: prune once)",
+                      FIELD(train.prune_every)));
+  k.push_back(real_key("train.prune_fraction", open(0, 1),
+                       "fraction of the present recurrent connections removed at each pruning",
+                       FIELD(train.prune_fraction)));
 
   const ReplicaConfig defaults;
   for (KeyDef& d : k)
@@ -466,6 +497,32 @@ void resolve_replica(ReplicaConfig& cfg, const SourceMap& given, std::set<std::s
     const KeySource src = source_of(given, "model.rank");
     throw ConfigError(src.written, std::to_string(m.rank), "1 <= rank <= model.n_units = " + std::to_string(m.n_units),
                       hint(src, ""));
+  }
+  if (m.alpha_form == AlphaForm::sigmoid && !(m.alpha_init > 0 && m.alpha_init < 1)) {
+    const KeySource src = source_of(given, "model.alpha_init");
+    throw ConfigError(src.written, format_value(m.alpha_init),
+                      "float in (0, 1) with model.alpha_form = \"sigmoid\" (alpha = sigmoid(a) never reaches 0 or 1)",
+                      hint(src, "use model.alpha_form = \"clamp\" to start at 0 or 1"));
+  }
+  const TrainConfig& tc = cfg.train;
+  // The reparameterisation and pruning act on the ColEI matrix W_dale; a DANN part's inhibition is
+  // a product of non-negative factors, outside both.
+  if (tc.dale != DaleMode::clamp && m.dann_part()) {
+    const KeySource src = source_of(given, "train.dale");
+    throw ConfigError(src.written, format_value(std::string(to_string(tc.dale))),
+                      "\"clamp\" for a DANN Dale part (arch dann, or mix with dale_part = \"dann\")",
+                      hint(src, "abs and relu reparameterise the ColEI matrix W_dale"));
+  }
+  if (tc.prunes() && m.dann_part()) {
+    const KeySource src = source_of(given, "train.prune_at");
+    throw ConfigError(src.written, std::to_string(tc.prune_at),
+                      "-1 (no pruning) for a DANN Dale part (arch dann, or mix with dale_part = \"dann\")",
+                      hint(src, "pruning removes entries of W_dale / W_free; a DANN part's W_ei W_ie has none"));
+  }
+  if (tc.prunes() && tc.prune_at >= tc.n_steps) {
+    const KeySource src = source_of(given, "train.prune_at");
+    throw ConfigError(src.written, std::to_string(tc.prune_at),
+                      "-1 (never) or a step below train.n_steps = " + std::to_string(tc.n_steps), hint(src, ""));
   }
   if (m.dt > std::min(m.tau_e, m.tau_i)) {
     // Blame what was written: a time constant set below the (default) step, else the step.

@@ -224,9 +224,11 @@ RunResult run_sweep(const Sweep& sweep, const RunOptions& options, std::ostream&
       const auto& p = models[r].params;
       if (!std::all_of(p.begin(), p.end(), [](double x) { return std::isfinite(x); })) {
         d = non_finite_diagnostics(models[r].layout.N);
+        d.density = recurrent_density(models[r]);
         return;
       }
       d = compute_diagnostics(weights[r], w0[r], sweep.replicas[r].model.n_exc());
+      d.density = recurrent_density(models[r]);
       const ProbeComparison c = compare_probes(probe0[r], probe_activity(models[r], probes[plan.stream_of[r]]));
       d.rep_alignment = c.rep_alignment;
       d.sign_similarity = c.sign_similarity;
@@ -252,6 +254,14 @@ RunResult run_sweep(const Sweep& sweep, const RunOptions& options, std::ostream&
   for (int r = 0; r < R; ++r) batch_of[r] = &batches[plan.stream_of[r]];
   std::vector<StepMetrics> metrics;
   for (std::int64_t it = first_iteration; it < tc.n_steps; ++it) {
+    // Pruning (train.prune_*): on the host, between iterations, the same for every backend.
+    if (std::any_of(sweep.replicas.begin(), sweep.replicas.end(), [&](const ReplicaConfig& c) { return c.train.prunes_at(it); })) {
+      backend->download(models);
+      for (int r = 0; r < R; ++r)
+        if (sweep.replicas[r].train.prunes_at(it) && models[r].diverged_step < 0)
+          prune_recurrent(models[r], sweep.replicas[r].train.prune_fraction);
+      backend->upload(models);
+    }
     parallel_for(static_cast<int>(batches.size()), n_threads, [&](int s) {
       plan.tasks[s]->generate(plan.stream_cfg[s]->data_seed, it, plan.stream_cfg[s]->task.batch, batches[s]);
     });
