@@ -59,7 +59,7 @@ def sweep_text(sweep):
     """TOML text of a sweep given as a path, TOML text or a dict."""
     if isinstance(sweep, dict):
         return _toml.dumps(sweep)
-    if isinstance(sweep, os.PathLike) or (isinstance(sweep, str) and "\n" not in sweep and "=" not in sweep):
+    if isinstance(sweep, (str, os.PathLike)) and _is_path(sweep):
         return pathlib.Path(sweep).read_text()
     if isinstance(sweep, str):
         return sweep
@@ -71,7 +71,7 @@ class _SweepFile:
 
     def __init__(self, sweep, where=None):
         self.tmp = None
-        if isinstance(sweep, (str, os.PathLike)) and not isinstance(sweep, dict) and _is_path(sweep):
+        if isinstance(sweep, (str, os.PathLike)) and _is_path(sweep):
             self.path = str(sweep)
         else:
             fd, self.path = tempfile.mkstemp(suffix=".toml", prefix="dalesim-sweep-", dir=where)
@@ -88,6 +88,7 @@ class _SweepFile:
 
 
 def _is_path(s):
+    """A path, not TOML text: TOML text of a sweep has at least one `key = value` line."""
     return isinstance(s, os.PathLike) or ("\n" not in s and "=" not in s)
 
 

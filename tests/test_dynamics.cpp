@@ -150,6 +150,40 @@ TEST_F(Dynamics, SimulateReadsBackEveryArchAndRule) {
   }
 }
 
+// The formulations: alpha per neuron or per network (sigmoid or clamped), W_dale reparameterised
+// by abs or relu, costs in the loss (the recorded `loss` is the task loss, which simulate gives),
+// and pruning, which changes the mask between iterations: pruned at step 1, checkpoints 2 and 3
+// hold the weights that steps 2 and 3 ran on.
+TEST_F(Dynamics, SimulateReadsBackTheFormulationsAndPrunedMasks) {
+  auto sweep = [](int n_steps) {
+    return "name = \"formulations\"\n[model]\narch = \"mix\"\nn_units = 10\ntau_e = 40.0\ntau_i = 40.0\n"
+           "[task]\nname = \"perceptual_dm\"\nbatch = 2\nfixation_ms = 40.0\nstimulus_ms = 100.0\n"
+           "decision_ms = 40.0\n[train]\nlr = 0.02\nn_steps = " + std::to_string(n_steps) +
+           "\nlog_every = 1\ncheckpoint_every = 1\nl2_free = 0.1\nl2_firing_rate = 0.01\nprune_at = 1\n"
+           "prune_fraction = 0.3\n[[sweep.zip]]\n\"model.alpha_per\" = [\"network\", \"neuron\", \"neuron\"]\n"
+           "\"model.alpha_form\" = [\"sigmoid\", \"clamp\", \"sigmoid\"]\n"
+           "\"train.dale\" = [\"clamp\", \"abs\", \"relu\"]\n";
+  };
+  const std::string out = train("formulations", sweep(3));
+  const RunFile f = read_run_file(out), longer = read_run_file(train("formulations_longer", sweep(4)));
+  ASSERT_EQ(f.n_replicas, 3);
+  for (int id = 0; id < 3; ++id)
+    for (const char* c : {"2", "last"}) {
+      const TrainedReplica r = load_trained_replica(out, id, c);
+      EXPECT_EQ(r.exact, std::string(c) == "last") << id;
+      if (r.exact) {  // the pruned mask, not the one drawn at init
+        double present = 0;
+        for (float m : r.model.mask_rec) present += m;
+        EXPECT_LT(present, 0.75 * 10 * 9) << id;
+      }
+      const Simulation sim = simulate_replica(r, task_batch(r, r.step, 2), false, r.step);
+      double sum = 0, weight = 0;
+      for (int b = 0; b < 2; ++b) sum += sim.loss[b] * sim.loss_weight[b], weight += sim.loss_weight[b];
+      const double want = recorded_loss(r.exact ? longer : f, r.step, r.position);
+      EXPECT_NEAR(sum / weight, want, 1e-5 * std::abs(want)) << "replica " << id << " checkpoint " << c;
+    }
+}
+
 // `dalesim trials` writes what the file task reads: training on the exported trials of batch 0 gives
 // the built-in task's first-step loss (same seed, same model), in both target forms.
 TEST_F(Dynamics, ExportedTrialsTrainLikeTheBuiltInTask) {
