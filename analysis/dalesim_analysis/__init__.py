@@ -9,6 +9,7 @@ HTML report.
     da.alpha_moves(run)                           # per condition: alpha up / down, sign test, bimodal
     da.figures.alpha_trajectories(run).savefig("alpha.png")
     da.write_report("demo.h5", "report.html")
+    da.outputs_vs_targets(sim); da.eigenvalue_plot(fp); da.fixed_points_pca(fp)   # dalesim.simulate / fixed_points
 
 Command line: python3 -m dalesim_analysis {report,status,summary} OUT.h5
 
@@ -35,6 +36,10 @@ _LAZY = {
     "read_progress": ("progress", "read_progress"),
     "write_report": ("report", "write_report"),
     "render_report": ("report", "render_report"),
+    "dynamics": ("dynamics", None),
+    "outputs_vs_targets": ("dynamics", "outputs_vs_targets"),
+    "eigenvalue_plot": ("dynamics", "eigenvalue_plot"),
+    "fixed_points_pca": ("dynamics", "fixed_points_pca"),
 }
 
 __all__ = sorted(_LAZY)

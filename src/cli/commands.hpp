@@ -21,5 +21,18 @@ Action add_bench_command(CLI::App& app, const std::string& command_line);
 Action add_status_command(CLI::App& app);
 Action add_report_command(CLI::App& app);
 Action add_merge_command(CLI::App& app, const std::string& command_line);
+Action add_trials_command(CLI::App& app, const std::string& command_line);
+Action add_simulate_command(CLI::App& app, const std::string& command_line);
+Action add_fixedpoints_command(CLI::App& app, const std::string& command_line);
+}  // namespace dalesim::cli
+
+#include "dynamics/trials_file.hpp"
+#include "dynamics/trained_replica.hpp"
+
+namespace dalesim::cli {
+// The trials of --trials FILE, or N trials of the replica's own task (its data seed, batch
+// `iteration`); exactly one of the two (ConfigError otherwise). Shared by simulate and fixedpoints.
+TrialSet simulation_trials(const TrainedReplica& first, const std::string& trials_path, int task_trials,
+                           long long iteration);
 
 }  // namespace dalesim::cli

@@ -36,6 +36,9 @@ int main(int argc, char** argv) {
       {"status", dalesim::cli::add_status_command(app)},
       {"report", dalesim::cli::add_report_command(app)},
       {"merge", dalesim::cli::add_merge_command(app, command_line)},
+      {"trials", dalesim::cli::add_trials_command(app, command_line)},
+      {"simulate", dalesim::cli::add_simulate_command(app, command_line)},
+      {"fixedpoints", dalesim::cli::add_fixedpoints_command(app, command_line)},
   };
 
   try {

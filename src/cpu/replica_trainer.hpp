@@ -60,6 +60,11 @@ class ReplicaTrainer {
   // dale_violation, dale_sign_match and dale_columns of the effective W_rec into `m`.
   void fill_dale_metrics(StepMetrics& m) const;
 
+  // Membrane states v [T, B, N] and outputs z [T, B, O] of the last loss_and_grad pass (with
+  // rates(), what `dalesim simulate` writes).
+  const std::vector<Real>& states() const { return v_; }
+  const std::vector<Real>& outputs() const { return z_; }
+
  private:
   void build_effective();
   // Adds each nonzero cost's value to `res` and, with `grad`, its gradient to the effective
