@@ -389,3 +389,31 @@ TEST(Formulations, MechanismMetricsAreTheGradientsOwn) {
 
 }  // namespace
 }  // namespace dalesim
+
+namespace dalesim {
+namespace {
+
+// The fixed-alpha scan: lr_alpha = 0 keeps every alpha exactly where it started (0 and 1
+// included under the clamp form) while the weights train.
+TEST(Formulations, ZeroAlphaLearningRateFixesAlpha) {
+  std::vector<ReplicaConfig> cfgs;
+  for (double a0 : {0.0, 0.3, 1.0})
+    for (Optim opt : {Optim::sgd, Optim::adam}) {
+      ReplicaConfig c = test::tiny_config(Arch::mix, 8, 20 + cfgs.size());
+      c.model.alpha_form = AlphaForm::clamp;
+      c.model.alpha_per = cfgs.size() % 2 ? AlphaPer::neuron : AlphaPer::network;
+      c.model.alpha_init = a0;
+      c.train.optimizer = opt;
+      c.train.lr_alpha = 0;
+      cfgs.push_back(c);
+    }
+  const Trained t = train(cfgs, 15);
+  for (size_t r = 0; r < cfgs.size(); ++r) {
+    for (double al : t.models[r].alpha_units()) EXPECT_EQ(al, cfgs[r].model.alpha_init) << "replica " << r;
+    EXPECT_NE(t.metrics.front()[r].loss, t.metrics.back()[r].loss) << "the weights did not train";
+  }
+  EXPECT_EQ(parse_sweep("[train]\nlr_alpha = 0.0\n", "fixed.toml").replicas[0].train.alpha_lr(), 0.0);
+}
+
+}  // namespace
+}  // namespace dalesim

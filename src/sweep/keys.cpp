@@ -222,7 +222,8 @@ std::vector<KeyDef> build_key_defs() {
 
   k.push_back(enum_key("train.optimizer", {"sgd", "adam"}, "optimiser", FIELD(train.optimizer)));
   k.push_back(real_key("train.lr", open_closed(0, 1e6), "learning rate", FIELD(train.lr)));
-  k.push_back(real_key("train.lr_alpha", open_closed(0, 1e6), "learning rate of alpha (arch mix)", FIELD(train.lr_alpha)));
+  k.push_back(real_key("train.lr_alpha", closed(0, 1e6), "learning rate of alpha (arch mix; 0: alpha fixed, the fixed-alpha scan)",
+                       FIELD(train.lr_alpha)));
   k.back().spec.default_text = "same as train.lr";
   k.push_back(real_key("train.momentum", half_open(0, 1), "SGD momentum", FIELD(train.momentum)));
   k.push_back(real_key("train.beta1", half_open(0, 1), "Adam beta1", FIELD(train.beta1)));
