@@ -473,6 +473,8 @@ class AnalysisTest(unittest.TestCase):
                            capture_output=True, text=True, timeout=60)
         self.assertEqual(r.returncode, 0, r.stderr)
         self.assertIn("final alpha", r.stdout)
+        self.assertIn("final eval_loss", r.stdout)
+        self.assertIn("where alpha went", r.stdout)
 
 
 if __name__ == "__main__":
