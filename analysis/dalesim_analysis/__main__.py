@@ -60,13 +60,17 @@ def main(argv=None):
             write_report(args.file, args.output, beat_baseline=args.beat_baseline)
             print(f"wrote {args.output}")
         else:
-            from .stats import condition_final
+            from .stats import INTERVAL_TEXT, alpha_moves, condition_final
             run = load(args.file)
             print(run)
-            for metric in ("loss", "alpha", "accuracy"):
+            print(f"(lo, hi: {INTERVAL_TEXT}; eval_*: the fixed evaluation set, the rest: the last training batch)")
+            for metric in ("eval_loss", "eval_accuracy", "loss", "alpha", "accuracy"):
                 if run.has_metric(metric):
                     print(f"\nfinal {metric}:")
                     print(condition_final(run, metric).to_string(index=False))
+            if run.has_metric("alpha"):
+                print("\nwhere alpha went (final - initial per replica; bimodal: final alpha both <= 0.1 and >= 0.9):")
+                print(alpha_moves(run).to_string(index=False))
     except (FileNotFoundError, ValueError) as e:
         print(f"dalesim_analysis: error: {e}", file=sys.stderr)
         return 2

@@ -217,6 +217,38 @@ class AnalysisTest(unittest.TestCase):
                 else:
                     self.assertIsNone(fig.missing, fig.notes)
 
+    def test_figures_are_readable_at_a_glance(self):
+        import base64
+        import re
+        import struct
+        html = da.render_report(self.path)
+        pngs = re.findall(r'src="data:image/png;base64,([^"]+)"', html)
+        self.assertEqual(len(pngs), len(da.figures.ALL))
+        for data in pngs:  # the pHYs chunk: pixels per metre, 120 dpi = 4724
+            raw = base64.b64decode(data)
+            at = raw.find(b"pHYs")
+            self.assertGreater(at, 0)
+            ppm = struct.unpack(">I", raw[at + 4:at + 8])[0]
+            self.assertGreaterEqual(ppm * 0.0254, 119.5)
+        # A missing figure's sentence appears once in its caption, not twice.
+        self.assertEqual(html.count("eval_accuracy not recorded in this file"), 1)
+        # Legends sit outside the data (right of the panel); no offset on tick labels.
+        fig = da.figures.alpha_trajectories(self.loaded)
+        for ax in fig.axes:
+            legend = ax.get_legend()
+            if legend is not None:
+                anchor = legend.get_bbox_to_anchor().transformed(ax.transAxes.inverted())
+                self.assertGreaterEqual(anchor.x0, 1.0)
+        p = self.copy("flat")
+        with h5py.File(p, "r+") as f:  # a change only in the fifth decimal around 1: "1e-5 + 1" by default
+            w = f["checkpoints/rel_weight_change"][()]
+            f["checkpoints/rel_weight_change"][...] = 1 + 1e-5 * np.arange(w.size).reshape(w.shape) / w.size
+        from matplotlib.backends.backend_agg import FigureCanvasAgg
+        fig = da.figures.rich_lazy(da.load(p))
+        FigureCanvasAgg(fig).draw()
+        for ax in fig.axes[:2]:
+            self.assertEqual(ax.yaxis.get_major_formatter().get_offset(), "")
+
     def test_roles_pick_any_axes_and_reject_unknown_ones(self):
         fig = da.figures.alpha_trajectories(self.loaded, hue="e_fraction", col="alpha_init")
         self.assertEqual(len(fig.axes), 2)
@@ -441,6 +473,8 @@ class AnalysisTest(unittest.TestCase):
                            capture_output=True, text=True, timeout=60)
         self.assertEqual(r.returncode, 0, r.stderr)
         self.assertIn("final alpha", r.stdout)
+        self.assertIn("final eval_loss", r.stdout)
+        self.assertIn("where alpha went", r.stdout)
 
 
 if __name__ == "__main__":
