@@ -113,7 +113,7 @@ TEST_F(BadInput, WrongType) {
 
 TEST_F(BadInput, OutOfRangeValue) {
   expect_sweep_refused("[model]\nalpha_init = 1.5\n",
-                       {"model.alpha_init = 1.5; allowed: float in (0, 1) (", "bad.toml:2)"});
+                       {"model.alpha_init = 1.5; allowed: float in [0, 1] (", "bad.toml:2)"});
   expect_sweep_refused("[model]\nn_units = 100000\n", {"model.n_units = 100000", "allowed: int in [2, 4096]"});
   expect_sweep_refused("[task]\nname = \"adding\"\nT = 1\n", {"task.T = 1; allowed: int in [2, 100000]"});
   expect_sweep_refused("[sweep.grid]\n\"train.lr\" = [0.01, -1.0]\n",
