@@ -1,4 +1,4 @@
-"""python3 -m dalesim_analysis {report,status,summary} OUT.h5
+"""python3 -m dalesim_analysis {report,status,summary} OUT.h5 | study OUT.h5... -o DIR
 
 Exit codes: 0 success, 1 failure, 2 bad input (missing or foreign file), 3 a Python module is missing.
 """
@@ -38,7 +38,21 @@ def main(argv=None):
     status.add_argument("file")
     summary = sub.add_parser("summary", help="final loss and alpha per condition")
     summary.add_argument("file")
+    study = sub.add_parser("study", help="the alpha study's tables and figures (data/sweeps/study/)")
+    study.add_argument("files", nargs="+")
+    study.add_argument("-o", "--output", required=True, help="folder for study.md and the PNGs")
     args = parser.parse_args(argv)
+
+    if args.command == "study":
+        check_modules()
+        from .study import write_study
+        try:
+            write_study(args.files, args.output)
+        except (FileNotFoundError, KeyError, ValueError, OSError) as e:
+            print(f"dalesim_analysis: error: {e}", file=sys.stderr)
+            return 2
+        print(f"wrote {args.output}/study.md")
+        return 0
 
     if args.command == "status":  # needs no third-party module
         from .progress import read_progress

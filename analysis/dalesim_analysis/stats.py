@@ -140,7 +140,7 @@ def alpha_moves(run, by=None, tolerance=1e-3):
     df = _replica_frame(run, by).join(change)
     df = df[np.isfinite(df["change"])]
     rows = []
-    groups = df.groupby(by, sort=True) if by else [((), df)]
+    groups = df.groupby(by[0] if len(by) == 1 else by, sort=True) if by else [((), df)]
     for key, g in groups:
         key = key if isinstance(key, tuple) else (key,)
         up, down = int((g["change"] > tolerance).sum()), int((g["change"] < -tolerance).sum())

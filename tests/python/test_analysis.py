@@ -477,5 +477,110 @@ class AnalysisTest(unittest.TestCase):
         self.assertIn("where alpha went", r.stdout)
 
 
+class StudyTest(unittest.TestCase):
+    """The alpha study's analysis (dalesim_analysis.study) on the committed fixtures
+    data/test/study_trained.h5 (lr_alpha 0.05 / 0.5, 4 seeds) and study_fixed.h5 (alpha fixed at
+    0, 0.5, 1, 2 seeds), against counts and means read here with h5py."""
+
+    TRAINED = os.path.join(SOURCE_DIR, "data", "test", "study_trained.h5")
+    FIXED = os.path.join(SOURCE_DIR, "data", "test", "study_fixed.h5")
+
+    @staticmethod
+    def last_finite(a):
+        out = np.full(a.shape[1], np.nan)
+        for r in range(a.shape[1]):
+            k = np.flatnonzero(np.isfinite(a[:, r]))
+            if k.size:
+                out[r] = a[k[-1], r]
+        return out
+
+    def test_wilson_interval_closed_forms(self):
+        from dalesim_analysis.study import wilson, Z95
+        lo, hi = wilson(0, 4)
+        self.assertEqual(lo, 0.0)
+        self.assertAlmostEqual(hi, Z95 ** 2 / (4 + Z95 ** 2), places=12)  # k = 0: z^2 / (n + z^2)
+        lo, hi = wilson(4, 4)
+        self.assertAlmostEqual(lo, 4 / (4 + Z95 ** 2), places=12)
+        self.assertEqual(hi, 1.0)
+        for k in range(9):
+            lo, hi = wilson(k, 8)
+            self.assertTrue(0 <= lo <= k / 8 <= hi <= 1)
+        self.assertEqual(wilson(0, 0), (0.0, 1.0))
+
+    def test_outcome_fractions_count_each_replica(self):
+        from dalesim_analysis.study import outcome_fractions
+        with h5py.File(self.TRAINED, "r") as f:
+            final = self.last_finite(f["history/alpha"][:])
+            lr = f["replicas/lr_alpha"][:]
+        table = outcome_fractions(da.load(self.TRAINED), ["lr_alpha"])
+        self.assertEqual(sorted(table["lr_alpha"]), sorted(set(lr)))
+        for _, row in table.iterrows():
+            mine = final[lr == row["lr_alpha"]]
+            self.assertEqual(row["n"], len(mine))
+            self.assertEqual(row["n_low"], int((mine <= 0.1).sum()))
+            self.assertEqual(row["n_high"], int((mine >= 0.9).sum()))
+            self.assertEqual(row["n_middle"], len(mine) - row["n_low"] - row["n_high"])
+            self.assertEqual(bool(row["bimodal"]), bool((mine <= 0.1).any() and (mine >= 0.9).any()))
+            self.assertAlmostEqual(row["median_final_alpha"], float(np.median(mine)), places=12)
+            for side in ("low", "high"):
+                self.assertTrue(0 <= row[f"frac_{side}_lo"] <= row[f"frac_{side}"] <= row[f"frac_{side}_hi"] <= 1)
+        # The fixture was chosen to show it: the fast alpha ends at both ends.
+        self.assertTrue(table.set_index("lr_alpha").loc[0.5, "bimodal"])
+
+    def test_early_signal_against_the_recorded_gradient(self):
+        from dalesim_analysis.study import early_signal
+        with h5py.File(self.TRAINED, "r") as f:
+            grad = f["history/alpha_grad"][:5]
+            alpha = f["history/alpha"][:]
+            lr = f["replicas/lr_alpha"][:]
+        change = self.last_finite(alpha) - alpha[0]
+        agree = (grad.mean(axis=0) < 0) == (change > 0)
+        table = early_signal(da.load(self.TRAINED), ["lr_alpha"])
+        for _, row in table.iterrows():
+            keep = (lr == row["lr_alpha"]) & (np.abs(change) > 1e-3)
+            self.assertEqual(row["n"], int(keep.sum()))
+            self.assertEqual(row["n_agree"], int(agree[keep].sum()))
+
+    def test_fixed_alpha_scan_means_and_best(self):
+        from dalesim_analysis.study import fixed_alpha_scan
+        with h5py.File(self.FIXED, "r") as f:
+            loss = self.last_finite(f["checkpoints/eval_loss"][:])
+            a0 = f["replicas/alpha_init"][:]
+            self.assertTrue((f["replicas/lr_alpha"][:] == 0).all())
+            # Alpha never moved: the recorded alpha is the initial one at every step.
+            np.testing.assert_allclose(f["history/alpha"][:], np.broadcast_to(a0, f["history/alpha"].shape), atol=1e-7)
+        table = fixed_alpha_scan(da.load(self.FIXED), [])
+        self.assertEqual(sorted(table["alpha_init"]), [0.0, 0.5, 1.0])
+        means = {a: float(loss[a0 == a].mean()) for a in (0.0, 0.5, 1.0)}
+        for _, row in table.iterrows():
+            self.assertAlmostEqual(row["mean"], means[row["alpha_init"]], places=12)
+            self.assertEqual(row["n"], 2)
+            self.assertLessEqual(row["lo"], row["mean"])
+            self.assertGreaterEqual(row["lo"], 0.0)
+        best = table[table["best"]]["alpha_init"].tolist()
+        self.assertEqual(best, [min(means, key=means.get)])
+
+    def test_study_command_writes_tables_and_figures(self):
+        out = tempfile.mkdtemp()
+        try:
+            env = dict(os.environ, PYTHONPATH=os.path.join(SOURCE_DIR, "analysis"))
+            p = subprocess.run([sys.executable, "-m", "dalesim_analysis", "study", self.TRAINED, self.FIXED, "-o", out],
+                               env=env, capture_output=True, text=True, timeout=120)
+            self.assertEqual(p.returncode, 0, p.stderr)
+            with open(os.path.join(out, "study.md")) as f:
+                text = f.read()
+            self.assertIn("## study_trained", text)
+            self.assertIn("## study_fixed", text)
+            for png in ("study_trained_outcomes.png", "study_fixed_fixed_alpha.png"):
+                with open(os.path.join(out, png), "rb") as f:
+                    self.assertEqual(f.read(8), b"\x89PNG\r\n\x1a\n")
+            bad = subprocess.run([sys.executable, "-m", "dalesim_analysis", "study", os.path.join(out, "none.h5"),
+                                  "-o", out], env=env, capture_output=True, text=True, timeout=60)
+            self.assertEqual(bad.returncode, 2)
+            self.assertIn("none.h5", bad.stderr)
+        finally:
+            shutil.rmtree(out)
+
+
 if __name__ == "__main__":
     unittest.main()
