@@ -21,6 +21,7 @@
 #include <string>
 
 #include "cpu/blas.hpp"
+#include "cpu/step_loops.hpp"
 #include "dalesim/math.hpp"
 #include "dalesim/rng.hpp"
 #include "model/constraints.hpp"
@@ -91,55 +92,6 @@ double batch_accuracy(const Batch& batch, const Real* z) {
   return n ? double(correct) / n : std::numeric_limits<double>::quiet_NaN();
 }
 
-// sum x[k] (or x[k]^2) in double, in eight interleaved partial sums added in a fixed order at the
-// end: the same on every thread and run, and not one long chain of dependent additions.
-template <class Real, bool square>
-double sum_in_double(const Real* x, size_t n) {
-  double part[8] = {};
-  size_t k = 0;
-  for (; k + 8 <= n; k += 8)
-    for (int l = 0; l < 8; ++l) part[l] += square ? double(x[k + l]) * x[k + l] : double(x[k + l]);
-  for (; k < n; ++k) part[0] += square ? double(x[k]) * x[k] : double(x[k]);
-  return ((part[0] + part[1]) + (part[2] + part[3])) + ((part[4] + part[5]) + (part[6] + part[7]));
-}
-
-// r = phi(v) and d = phi'(v) given r, over n entries: the nonlinearity chosen outside the loop, so
-// that the loop vectorises.
-template <class Real>
-void phi_row(Phi phi, const Real* v, Real* r, size_t n) {
-  switch (phi) {
-    case Phi::relu:
-      for (size_t k = 0; k < n; ++k) r[k] = phi_apply(Phi::relu, v[k]);
-      return;
-    case Phi::tanh:
-      for (size_t k = 0; k < n; ++k) r[k] = phi_apply(Phi::tanh, v[k]);
-      return;
-    case Phi::softplus:
-      for (size_t k = 0; k < n; ++k) r[k] = phi_apply(Phi::softplus, v[k]);
-      return;
-    case Phi::sigmoid:
-      for (size_t k = 0; k < n; ++k) r[k] = phi_apply(Phi::sigmoid, v[k]);
-      return;
-  }
-}
-template <class Real>
-void phi_grad_row(Phi phi, const Real* v, const Real* r, Real* d, size_t n) {
-  switch (phi) {
-    case Phi::relu:
-      for (size_t k = 0; k < n; ++k) d[k] = phi_grad(Phi::relu, v[k], r[k]);
-      return;
-    case Phi::tanh:
-      for (size_t k = 0; k < n; ++k) d[k] = phi_grad(Phi::tanh, v[k], r[k]);
-      return;
-    case Phi::softplus:
-      for (size_t k = 0; k < n; ++k) d[k] = phi_grad(Phi::softplus, v[k], r[k]);
-      return;
-    case Phi::sigmoid:
-      for (size_t k = 0; k < n; ++k) d[k] = phi_grad(Phi::sigmoid, v[k], r[k]);
-      return;
-  }
-}
-
 }  // namespace
 
 template <class Real>
@@ -176,7 +128,8 @@ void ReplicaTrainer<Real>::prepare_pass(int B, int T) {
   prepare(gemms_.d_out, true, O, N, TB, Real(0));
   prepare(gemms_.d_rate, false, TB, N, O, Real(0));
   prepare(gemms_.d_rec, true, N, N, std::max(T - 1, 1) * B, Real(0));
-  prepare(gemms_.d_in, true, N, I, TB, Real(1));
+  prepare(gemms_.d_in_t, true, I, N, TB, Real(0));
+  d_in_t_.resize(static_cast<size_t>(I) * N);
 }
 
 template <class Real>
@@ -315,29 +268,21 @@ PassResult ReplicaTrainer<Real>::loss_and_grad(const Batch& batch, std::int64_t 
   for (int t = 0; t < T; ++t) {
     Real* u = &v_[t * BN];  // holds u_t, overwritten by v_t below
     if (t > 0) gemms_.step(&r_[(t - 1) * BN], w_t_.data(), u);  // u += r_{t-1} W^T
-    for (int b = 0; b < B; ++b) {
-      Real* ub = u + static_cast<size_t>(b) * N;
-      if (noisy)  // drive = u + b + noise (the noise in double, as the CUDA kernels draw it)
+    if (noisy)  // drive = u + b + noise (the noise in double, as the CUDA kernels draw it)
+      for (int b = 0; b < B; ++b) {
+        Real* ub = u + static_cast<size_t>(b) * N;
         for (int i = 0; i < N; ++i)
           ub[i] = ub[i] + bias[i] + Real(model_.noise_std[i] * noise.normal(t * BN + static_cast<size_t>(b) * N + i));
-      else
-        for (int i = 0; i < N; ++i) ub[i] = ub[i] + bias[i];
-      // v_t = (1 - a) v_{t-1} + a drive (v_{-1} = 0).
-      if (t > 0) {
-        const Real* vp = ub - BN;
-        for (int i = 0; i < N; ++i) ub[i] = keep[i] * vp[i] + leak[i] * ub[i];
-      } else {
-        for (int i = 0; i < N; ++i) ub[i] = keep[i] * Real(0) + leak[i] * ub[i];
       }
-    }
-    phi_row(phi, u, &r_[t * BN], BN);
+    // v_t = (1 - a) v_{t-1} + a drive (v_{-1} = 0), r_t = phi(v_t).
+    forward_rows(phi, B, N, noisy ? nullptr : bias, keep, leak, t > 0 ? u - BN : nullptr, u, &r_[t * BN]);
   }
   const Real* w_out = w_out_eff_.data();
   gemms_.out(r_.data(), w_out_t_.data(), z_.data());  // z = R W_out^T
   const Real* b_out = b_out_eff_.data();
   for (size_t tb = 0; tb < TB; ++tb)
     for (int o = 0; o < O; ++o) z_[tb * O + o] += b_out[o];
-  const double rate = sum_in_double<Real, false>(r_.data(), TB * N);
+  const double rate = sum_in_double(r_.data(), TB * N, false);
   PassResult res;
   e_.resize(TB * O);
   Real* e = need_grad ? e_.data() : nullptr;  // dL/dz, filled by the loss
@@ -368,14 +313,7 @@ PassResult ReplicaTrainer<Real>::loss_and_grad(const Batch& batch, std::int64_t 
     const Real* g_next = g + BN;
     if (t < T - 1) gemms_.step(g_next, w_eff_.data(), dr);  // dr += g_{t+1} W
     // g_t = a dL/dv_t, dL/dv_t = phi'(v_t) dr_t + (1 - a) dL/dv_{t+1}, recovered from g_{t+1}.
-    phi_grad_row(phi, &v_[t * BN], &r_[t * BN], g, BN);
-    for (int b = 0; b < B; ++b) {
-      const size_t o = static_cast<size_t>(b) * N;
-      if (t < T - 1)
-        for (int i = 0; i < N; ++i) g[o + i] = leak[i] * (g[o + i] * dr[o + i] + back[i] * g_next[o + i]);
-      else
-        for (int i = 0; i < N; ++i) g[o + i] = leak[i] * (g[o + i] * dr[o + i]);
-    }
+    backward_rows(phi, B, N, leak, back, &v_[t * BN], &r_[t * BN], dr, t < T - 1 ? g_next : nullptr, g);
   }
   d_w_eff_.resize(static_cast<size_t>(N) * N);
   if (T > 1)
@@ -385,7 +323,9 @@ PassResult ReplicaTrainer<Real>::loss_and_grad(const Batch& batch, std::int64_t 
   add_recurrent_cost_grads();
   Real* g_w_in = &grad_[layout_[Tensor::W_in].offset];
   // + the input costs' gradient, put in grad_'s W_in slot by add_costs (effective, before the U split).
-  gemms_.d_in(g_.data(), x_.data(), g_w_in);  // dW_in += G^T X
+  gemms_.d_in_t(x_.data(), g_.data(), d_in_t_.data());  // dW_in^T = X^T G [I,N], vectorised over N
+  for (int i = 0; i < N; ++i)
+    for (int k = 0; k < I; ++k) g_w_in[static_cast<size_t>(i) * I + k] += d_in_t_[static_cast<size_t>(k) * N + i];
   if (layout_.has(Tensor::U_ei)) {  // through U_eff = U_ee * mask - U_ei U_ie
     const int n_in = layout_[Tensor::U_ei].cols;
     gemm(false, true, N, n_in, I, Real(-1), g_w_in, I, &params_[layout_[Tensor::U_ie].offset], I, Real(0),
@@ -396,8 +336,7 @@ PassResult ReplicaTrainer<Real>::loss_and_grad(const Batch& batch, std::int64_t 
   for (size_t k = 0; k < static_cast<size_t>(N) * I; ++k) g_w_in[k] *= model_.mask_in[k];
   for (size_t k = 0; k < static_cast<size_t>(O) * N; ++k) g_w_out[k] *= model_.mask_out[k];
   Real* g_b = &grad_[layout_[Tensor::b].offset];
-  for (size_t tb = 0; tb < TB; ++tb)
-    for (int i = 0; i < N; ++i) g_b[i] += g_[tb * N + i];
+  add_rows(TB, N, g_.data(), g_b);
   if (layout_.has(Tensor::b_neg)) {  // split biases: both parts get the bias gradient
     std::copy(g_b, g_b + N, &grad_[layout_[Tensor::b_neg].offset]);
     std::copy(g_b_out, g_b_out + O, &grad_[layout_[Tensor::b_out_neg].offset]);
@@ -593,6 +532,7 @@ void ReplicaTrainer<Real>::apply_update() {
   for (int ti = 0; ti < kTensorCount; ++ti) {
     const Tensor t = static_cast<Tensor>(ti);
     const TensorSlot& slot = layout_[t];
+    if (slot.size() == 0) continue;
     // Split biases (rule eg) are trained by EG too; otherwise biases take the optimiser's step.
     const Rule rule = is_weight(t) || (layout_.has(Tensor::b_neg) && is_bias(t)) ? tc.rule : Rule::gd;
     const Real lr = Real(t == Tensor::a ? tc.alpha_lr() : tc.lr);
@@ -603,23 +543,12 @@ void ReplicaTrainer<Real>::apply_update() {
       const Real* g = &grad_[slot.offset];
       const size_t n = slot.size();
       if (rule == Rule::gd_sign) before_.assign(w, w + n);
-      if (tc.optimizer == Optim::sgd) {
-        for (size_t k = 0; k < n; ++k) {
-          const Real gk = decays ? g[k] + decay * w[k] : g[k];
-          m1[k] = mu * m1[k] + gk;
-          w[k] -= lr * m1[k];
-        }
-      } else {
-        const Real b1 = Real(tc.beta1), c1 = Real(1 - tc.beta1), b2 = Real(tc.beta2), c2 = Real(1 - tc.beta2);
-        const Real r1 = Real(bc1), r2 = Real(bc2), eps = Real(tc.eps);
-        for (size_t k = 0; k < n; ++k) {
-          const Real gk = decays ? g[k] + decay * w[k] : g[k];
-          m1[k] = b1 * m1[k] + c1 * gk;
-          m2[k] = b2 * m2[k] + c2 * gk * gk;
-          const Real m_hat = m1[k] / r1, v_hat = m2[k] / r2;
-          w[k] -= lr * m_hat / (std::sqrt(v_hat) + eps);
-        }
-      }
+      StepCoeffs<Real> c{lr, decays ? decay : Real(0), mu, Real(tc.beta1), Real(1 - tc.beta1), Real(tc.beta2),
+                         Real(1 - tc.beta2), Real(bc1), Real(bc2), Real(tc.eps)};
+      if (tc.optimizer == Optim::sgd)
+        sgd_step(n, g, w, m1, c);
+      else
+        adam_step(n, g, w, m1, m2, c);
       // gd_sign: a weight that crosses zero is reset to a tiny value of its old sign.
       if (rule == Rule::gd_sign)
         for (size_t k = 0; k < n; ++k) {
@@ -659,7 +588,7 @@ StepMetrics ReplicaTrainer<Real>::train_step(const Batch& batch, std::int64_t it
   }
   const PassResult pass = loss_and_grad(batch, iteration, true);
   if (layout_.dann) correct_dann_gradients();  // before clipping, as in the DANN paper
-  const double norm = std::sqrt(sum_in_double<Real, true>(grad_.data(), grad_.size()));
+  const double norm = std::sqrt(sum_in_double(grad_.data(), grad_.size(), true));
   m.loss = pass.loss;
   m.accuracy = pass.accuracy;
   m.mean_rate = pass.mean_rate;

@@ -81,6 +81,7 @@ class ReplicaTrainer {
   std::vector<Real> w_eff_, w_in_eff_, w_out_eff_, d_w_eff_;  // [N,N], [N,I], [O,N], [N,N]
   std::vector<Real> w_t_, w_in_t_, w_out_t_;                   // W^T [N,N], W_in^T [I,N], W_out^T [N,O]
   std::vector<Real> leak_, keep_, back_;                       // [N] a, 1 - a, (1 - a) / a per unit
+  std::vector<Real> d_in_t_;                                   // dW_in^T [I,N] of the pass
   std::vector<Real> before_;                                   // one tensor's weights before its update (gd_sign)
   // The products of a pass, by operand shape ([rows, cols], TB = T B).
   struct Gemms {
@@ -90,7 +91,7 @@ class ReplicaTrainer {
     FixedGemm<Real> d_out;   // dW_out [O,N] = E^T R
     FixedGemm<Real> d_rate;  // dL/dR [TB,N] = E [TB,O] W_out [O,N]
     FixedGemm<Real> d_rec;   // dW [N,N] = G^T R over K = (T - 1) B
-    FixedGemm<Real> d_in;    // dW_in [N,I] += G^T X
+    FixedGemm<Real> d_in_t;  // dW_in^T [I,N] = X^T G
   } gemms_;
   std::vector<Real> dale_eff_, d_dale_;                        // the Dale part D and dL/dD, [N,N]
   std::vector<Real> alpha_col_;  // [N] alpha_j of each column
