@@ -269,11 +269,7 @@ PassResult ReplicaTrainer<Real>::loss_and_grad(const Batch& batch, std::int64_t 
     Real* u = &v_[t * BN];  // holds u_t, overwritten by v_t below
     if (t > 0) gemms_.step(&r_[(t - 1) * BN], w_t_.data(), u);  // u += r_{t-1} W^T
     if (noisy)  // drive = u + b + noise (the noise in double, as the CUDA kernels draw it)
-      for (int b = 0; b < B; ++b) {
-        Real* ub = u + static_cast<size_t>(b) * N;
-        for (int i = 0; i < N; ++i)
-          ub[i] = ub[i] + bias[i] + Real(model_.noise_std[i] * noise.normal(t * BN + static_cast<size_t>(b) * N + i));
-      }
+      add_noise_rows(noise, t * BN, B, N, bias, model_.noise_std.data(), u);
     // v_t = (1 - a) v_{t-1} + a drive (v_{-1} = 0), r_t = phi(v_t).
     forward_rows(phi, B, N, noisy ? nullptr : bias, keep, leak, t > 0 ? u - BN : nullptr, u, &r_[t * BN]);
   }

@@ -2,6 +2,7 @@
 // GCC and Clang compile once per target ISA (target_clones; the loader picks one by CPUID).
 #include "cpu/step_loops.hpp"
 
+#include <algorithm>
 #include <cmath>
 
 #include "dalesim/math.hpp"
@@ -96,6 +97,28 @@ DALESIM_INLINE void backward_any(Phi phi, int B, int N, const Real* leak, const 
   }
 }
 
+template <class Real>
+DALESIM_INLINE void noise_impl(const CounterRng& rng, std::uint64_t first, int B, int N, const Real* __restrict bias,
+                               const float* __restrict noise_std, Real* __restrict u) {
+  constexpr int chunk = 256;
+  double u1[chunk], u2[chunk];
+  const std::size_t n = static_cast<std::size_t>(B) * N;
+  for (std::size_t c0 = 0; c0 < n; c0 += chunk) {
+    const int m = static_cast<int>(std::min<std::size_t>(chunk, n - c0));
+    for (int l = 0; l < m; ++l) {  // integer only: vectorises
+      const Philox4x32 b = rng.block(first + c0 + l);
+      u1[l] = u32_to_unit(b.v[0]);
+      u2[l] = u32_to_unit(b.v[1]);
+    }
+    for (int l = 0; l < m; ++l) u1[l] = std::sqrt(-2.0 * std::log(u1[l])) * std::cos(6.283185307179586 * u2[l]);
+    for (int l = 0; l < m; ++l) {
+      const std::size_t k = c0 + l;
+      const int i = static_cast<int>(k % static_cast<std::size_t>(N));
+      u[k] = u[k] + bias[i] + Real(noise_std[i] * u1[l]);
+    }
+  }
+}
+
 template <bool square, class Real>
 DALESIM_INLINE double sum_impl(const Real* __restrict x, std::size_t n) {
   double part[8] = {};
@@ -149,6 +172,14 @@ DALESIM_VECTOR_CLONES void forward_rows(Phi phi, int B, int N, const float* bias
 DALESIM_VECTOR_CLONES void forward_rows(Phi phi, int B, int N, const double* bias, const double* keep,
                                         const double* leak, const double* v_prev, double* uv, double* r) {
   forward_any(phi, B, N, bias, keep, leak, v_prev, uv, r);
+}
+DALESIM_VECTOR_CLONES void add_noise_rows(const CounterRng& rng, std::uint64_t first, int B, int N, const float* bias,
+                                          const float* noise_std, float* u) {
+  noise_impl(rng, first, B, N, bias, noise_std, u);
+}
+DALESIM_VECTOR_CLONES void add_noise_rows(const CounterRng& rng, std::uint64_t first, int B, int N, const double* bias,
+                                          const float* noise_std, double* u) {
+  noise_impl(rng, first, B, N, bias, noise_std, u);
 }
 DALESIM_VECTOR_CLONES void backward_rows(Phi phi, int B, int N, const float* leak, const float* back, const float* v,
                                          const float* r, const float* dr, const float* g_next, float* g) {

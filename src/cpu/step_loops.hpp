@@ -1,11 +1,13 @@
 // The elementwise loops of a training pass and of the update, the work between the products: each
 // compiled once per vector ISA (AVX-512, AVX2, the baseline), the widest the core has chosen when
-// the program starts. No FMA contraction (ISO C++ mode), so every version computes the same bits.
+// the program starts. Built without FMA contraction (CMakeLists.txt), so every version computes the
+// same bits as the plain scalar formulas (tests/test_step_loops.cpp).
 #pragma once
 
 #include <cstddef>
 
 #include "dalesim/config.hpp"
+#include "dalesim/rng.hpp"
 
 namespace dalesim::cpu {
 
@@ -16,6 +18,14 @@ void forward_rows(Phi phi, int B, int N, const float* bias, const float* keep, c
                   const float* v_prev, float* uv, float* r);
 void forward_rows(Phi phi, int B, int N, const double* bias, const double* keep, const double* leak,
                   const double* v_prev, double* uv, double* r);
+
+// The noisy drive of one step, in place on u [B, N]: u = u + bias + Real(noise_std normal(first + k))
+// at entry k (CounterRng::normal, the same values as the CUDA kernels draw; the Philox blocks
+// computed many lanes at once, log and cos by the C library as everywhere).
+void add_noise_rows(const CounterRng& rng, std::uint64_t first, int B, int N, const float* bias,
+                    const float* noise_std, float* u);
+void add_noise_rows(const CounterRng& rng, std::uint64_t first, int B, int N, const double* bias,
+                    const float* noise_std, double* u);
 
 // One backward step over B rows of N units: g = leak (phi'(v, r) dr + back g_next), g_next null
 // at the last step.
