@@ -316,11 +316,23 @@ TEST_F(Cli, BenchRunsTheCpuAndWritesJson) {
   EXPECT_NE(o.output.find("R=3 N=16 B=4 T=6"), std::string::npos) << o.output;
   std::ifstream in(json);
   const std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  EXPECT_NE(text.find("\"backend\": \"cpu\", \"device\": \"CPU"), std::string::npos) << text;
+  EXPECT_NE(text.find("\"backend\": \"cpu\", \"threads\": "), std::string::npos) << text;
+  EXPECT_NE(text.find("\"device\": \"CPU"), std::string::npos) << text;
+  // The same-run sgemm reference beside the CPU row, and what the numbers depend on.
+  EXPECT_EQ(text.find("\"reference_gflops\": null, \"reference_fraction\": null, \"peak_fraction\": null, \"device_mib\": 0"),
+            std::string::npos) << text;
+  EXPECT_NE(text.find("\"reference_fraction\": "), std::string::npos) << text;
+  for (const char* key : {"\"cpu_model\": \"", "\"cpu_isa\": \"", "\"blas_core\": \"", "\"cpu_step_gemm\": \""})
+    EXPECT_NE(text.find(key), std::string::npos) << key << "\n" << text;
   EXPECT_NE(text.find("\"validation_rel_diff\": 0"), std::string::npos) << text;  // 3 replicas == the first 3 alone
   if (std::system("/usr/bin/python3 -c 'import json' >/dev/null 2>&1") == 0)
     EXPECT_EQ(std::system(("/usr/bin/python3 -c 'import json,sys; json.load(open(sys.argv[1]))' " + json).c_str()), 0);
   EXPECT_EQ(run_dalesim("bench --config 3,16,4").code, 2);
+  // One CPU run per thread count; the table names them.
+  const Outcome two = run_dalesim("bench --config 3,16,4,6 --iterations 1 --backends cpu --threads 1,2");
+  ASSERT_EQ(two.code, 0) << two.output;
+  EXPECT_NE(two.output.find("% of sgemm x 1"), std::string::npos) << two.output;
+  EXPECT_NE(two.output.find("% of sgemm x 2"), std::string::npos) << two.output;
 }
 
 // An independent implementation (PyTorch autograd) trains the exported replicas on the exported

@@ -1,7 +1,7 @@
 """PyTorch peer: the engine's training iteration for R stacked `mix` replicas (bmm), eager and as
 one CUDA graph. Checks its losses against the engine's, then times.
 
-    python3 bench/peers/torch_peer.py PEER_INPUT.h5 [--device cuda] [--iterations 20] [--json out.json]
+    python3 bench/peers/torch_peer.py PEER_INPUT.h5 [--device cuda] [--iterations 20] [--threads N] [--json out.json]
 """
 import argparse
 import time
@@ -79,8 +79,11 @@ def main():
     ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     ap.add_argument("--iterations", type=int, default=20, help="timed iterations")
     ap.add_argument("--tolerance", type=float, default=1e-4)
+    ap.add_argument("--threads", type=int, default=0, help="CPU threads for torch (0: torch's default)")
     ap.add_argument("--json")
     args = ap.parse_args()
+    if args.threads > 0:
+        torch.set_num_threads(args.threads)
     torch.backends.cuda.matmul.allow_tf32 = False  # strict FP32, as the engine
     torch.backends.cudnn.allow_tf32 = False
     arrays, attrs = peer_common.load(args.input)
@@ -131,6 +134,7 @@ def main():
         losses = [run(*b).cpu().numpy() for b in batches]
         diff, agree = peer_common.compare(arrays["loss"], np.stack(losses), args.tolerance)
         row = {"peer": "torch", "mode": mode, "device": device_name, "torch": torch.__version__,
+               "threads": torch.get_num_threads() if dev.type == "cpu" else None,
                "agree": agree, "max_rel_loss_diff": diff}
         sync()
         t0 = time.perf_counter()

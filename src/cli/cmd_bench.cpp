@@ -26,7 +26,8 @@ Action add_bench_command(CLI::App& app, const std::string& command_line) {
   struct Opts {
     std::vector<std::string> configs;
     std::vector<std::string> backends{"cpu", "cuda"};
-    int iterations = 5, threads = 0;
+    int iterations = 5;
+    std::vector<int> threads{0};
     double cpu_budget = 60;
     std::string json, export_peers, export_backend = "auto";
     int peer_iterations = 10;
@@ -38,7 +39,9 @@ Action add_bench_command(CLI::App& app, const std::string& command_line) {
       ->delimiter(',')
       ->check(CLI::IsMember({"cpu", "cuda", "cuda:cublas"}));
   cmd->add_option("--iterations", o->iterations, "timed iterations per run (after warm-up)")->check(CLI::PositiveNumber);
-  cmd->add_option("--threads", o->threads, "CPU worker threads (default: all cores)")->check(CLI::Range(0, 1024));
+  cmd->add_option("--threads", o->threads, "CPU worker threads, or a list (1,2: one CPU run each; default: all cores)")
+      ->delimiter(',')
+      ->check(CLI::Range(0, 1024));
   cmd->add_option("--cpu-budget", o->cpu_budget, "seconds of timed CPU work per configuration at most")
       ->check(CLI::PositiveNumber);
   cmd->add_option("--json", o->json, "also write the results as JSON to this file ('-' for stdout)");
@@ -52,7 +55,7 @@ Action add_bench_command(CLI::App& app, const std::string& command_line) {
     for (const auto& c : o->configs) opt.configs.push_back(parse_config(c));
     if (opt.configs.empty()) opt.configs = default_bench_configs(query_cuda_device().usable);
     if (!o->export_peers.empty()) {
-      export_peer_input(opt.configs.front(), o->peer_iterations, o->export_backend, o->threads, o->export_peers,
+      export_peer_input(opt.configs.front(), o->peer_iterations, o->export_backend, o->threads.front(), o->export_peers,
                         std::cerr);
       return 0;
     }

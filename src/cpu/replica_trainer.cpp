@@ -21,6 +21,7 @@
 #include <string>
 
 #include "cpu/blas.hpp"
+#include "cpu/step_loops.hpp"
 #include "dalesim/math.hpp"
 #include "dalesim/rng.hpp"
 #include "model/constraints.hpp"
@@ -91,7 +92,6 @@ double batch_accuracy(const Batch& batch, const Real* z) {
   return n ? double(correct) / n : std::numeric_limits<double>::quiet_NaN();
 }
 
-
 }  // namespace
 
 template <class Real>
@@ -105,6 +105,31 @@ ReplicaTrainer<Real>::ReplicaTrainer(const ReplicaModel& model) : model_(model),
   if (model.moment2.size() == params_.size()) moment2_.assign(model.moment2.begin(), model.moment2.end());
   adam_steps_ = model.adam_steps;
   diverged_step_ = model.diverged_step;
+  const int N = layout_.N;
+  leak_.resize(N), keep_.resize(N), back_.resize(N);
+  for (int i = 0; i < N; ++i) {
+    const Real a = model.leak[i];
+    leak_[i] = a;
+    keep_[i] = Real(1) - a;
+    back_[i] = (Real(1) - a) / a;
+  }
+}
+
+// The products of a pass on a batch of B sequences of T steps, prepared once per shape.
+template <class Real>
+void ReplicaTrainer<Real>::prepare_pass(int B, int T) {
+  const int N = layout_.N, I = layout_.I, O = layout_.O, TB = T * B;
+  auto prepare = [](FixedGemm<Real>& g, bool trans_a, int m, int n, int k, Real beta) {
+    if (!g.same_shape(trans_a, m, n, k, beta)) g = FixedGemm<Real>(trans_a, m, n, k, beta);
+  };
+  prepare(gemms_.in, false, TB, N, I, Real(0));
+  prepare(gemms_.step, false, B, N, N, Real(1));
+  prepare(gemms_.out, false, TB, O, N, Real(0));
+  prepare(gemms_.d_out, true, O, N, TB, Real(0));
+  prepare(gemms_.d_rate, false, TB, N, O, Real(0));
+  prepare(gemms_.d_rec, true, N, N, std::max(T - 1, 1) * B, Real(0));
+  prepare(gemms_.d_in_t, true, I, N, TB, Real(0));
+  d_in_t_.resize(static_cast<size_t>(I) * N);
 }
 
 template <class Real>
@@ -155,25 +180,40 @@ void ReplicaTrainer<Real>::build_effective() {
   }
   // The Dale part D: dale_weight(W_dale) * mask (colei), or W_ee * mask - W_ei W_ie (dann).
   dale_eff_.assign(nn, Real(0));
+  const float* mask = model_.mask_rec.data();
   if (layout_.has(Tensor::W_dale)) {
     const Real* wd = &params_[layout_[Tensor::W_dale].offset];
     const DaleMode mode = model_.cfg->train.dale;
-    for (size_t k = 0; k < nn; ++k)
-      dale_eff_[k] = dale_weight(mode, wd[k], Real(model_.col_sign[k % N])) * model_.mask_rec[k];
+    for (int i = 0; i < N; ++i)
+      for (int j = 0; j < N; ++j) {
+        const size_t k = static_cast<size_t>(i) * N + j;
+        dale_eff_[k] = dale_weight(mode, wd[k], Real(model_.col_sign[j])) * mask[k];
+      }
     if (layout_.dann) {
       const int n_i = layout_[Tensor::W_ei].cols;
       gemm(false, false, N, N, n_i, Real(-1), &params_[layout_[Tensor::W_ei].offset], n_i,
            &params_[layout_[Tensor::W_ie].offset], N, Real(1), dale_eff_.data(), N);
     }
   }
-  w_eff_.assign(nn, Real(0));
+  w_eff_.resize(nn);
   const Real* wf = layout_.has(Tensor::W_free) ? &params_[layout_[Tensor::W_free].offset] : nullptr;
-  for (size_t k = 0; k < nn; ++k) {
-    const Real al = alpha_col_[k % N];
-    Real w = al * dale_eff_[k];
-    if (wf) w += (Real(1) - al) * (wf[k] * model_.mask_rec[k]);
-    w_eff_[k] = w;
+  const Real* al = alpha_col_.data();
+  for (int i = 0; i < N; ++i) {
+    const size_t row = static_cast<size_t>(i) * N;
+    if (wf)
+      for (int j = 0; j < N; ++j)
+        w_eff_[row + j] = al[j] * dale_eff_[row + j] + (Real(1) - al[j]) * (wf[row + j] * mask[row + j]);
+    else
+      for (int j = 0; j < N; ++j) w_eff_[row + j] = al[j] * dale_eff_[row + j];
   }
+  // W^T [N(pre), N(post)]: the forward product's right operand, packed once for all T steps.
+  w_t_.resize(nn);
+  constexpr int tile = 16;
+  for (int i0 = 0; i0 < N; i0 += tile)
+    for (int j0 = 0; j0 < N; j0 += tile)
+      for (int i = i0; i < std::min(i0 + tile, N); ++i)
+        for (int j = j0; j < std::min(j0 + tile, N); ++j)
+          w_t_[static_cast<size_t>(j) * N + i] = w_eff_[static_cast<size_t>(i) * N + j];
   const Real* wi = &params_[layout_[Tensor::W_in].offset];
   w_in_eff_.resize(static_cast<size_t>(N) * I);
   for (size_t k = 0; k < w_in_eff_.size(); ++k) w_in_eff_[k] = wi[k] * model_.mask_in[k];
@@ -192,6 +232,13 @@ void ReplicaTrainer<Real>::build_effective() {
   const Real* wo = &params_[layout_[Tensor::W_out].offset];
   w_out_eff_.resize(static_cast<size_t>(O) * N);
   for (size_t k = 0; k < w_out_eff_.size(); ++k) w_out_eff_[k] = wo[k] * model_.mask_out[k];
+  // W_in^T [I,N] and W_out^T [N,O]: the right operands of the input drive and the readout.
+  w_in_t_.resize(w_in_eff_.size());
+  for (int i = 0; i < N; ++i)
+    for (int k = 0; k < I; ++k) w_in_t_[static_cast<size_t>(k) * N + i] = w_in_eff_[static_cast<size_t>(i) * I + k];
+  w_out_t_.resize(w_out_eff_.size());
+  for (int o = 0; o < O; ++o)
+    for (int i = 0; i < N; ++i) w_out_t_[static_cast<size_t>(i) * O + o] = w_out_eff_[static_cast<size_t>(o) * N + i];
 }
 
 template <class Real>
@@ -211,31 +258,27 @@ PassResult ReplicaTrainer<Real>::loss_and_grad(const Batch& batch, std::int64_t 
   r_.resize(TB * N);
   z_.resize(TB * O);
 
+  prepare_pass(B, T);
   // Input drive for every step at once: u = X W_in^T + b, then the recurrence step by step.
-  gemm(false, true, static_cast<int>(TB), N, I, Real(1), x_.data(), I, w_in_eff_.data(), I, Real(0), v_.data(), N);
+  gemms_.in(x_.data(), w_in_t_.data(), v_.data());
   const Real* bias = b_eff_.data();
+  const Real *leak = leak_.data(), *keep = keep_.data();
   const bool noisy = model_.cfg->model.sigma_rec > 0;
   const CounterRng noise{mix_key(model_.cfg->noise_seed, static_cast<std::uint64_t>(iteration)), 0};
   for (int t = 0; t < T; ++t) {
     Real* u = &v_[t * BN];  // holds u_t, overwritten by v_t below
-    if (t > 0) gemm(false, true, B, N, N, Real(1), &r_[(t - 1) * BN], N, w_eff_.data(), N, Real(1), u, N);
-    for (int b = 0; b < B; ++b)
-      for (int i = 0; i < N; ++i) {
-        const size_t k = static_cast<size_t>(b) * N + i;
-        Real drive = u[k] + bias[i];
-        if (noisy) drive += Real(model_.noise_std[i] * noise.normal(t * BN + k));
-        const Real a = model_.leak[i];
-        const Real v_prev = t > 0 ? v_[(t - 1) * BN + k] : Real(0);
-        u[k] = (Real(1) - a) * v_prev + a * drive;
-        r_[t * BN + k] = phi_apply(phi, u[k]);
-      }
+    if (t > 0) gemms_.step(&r_[(t - 1) * BN], w_t_.data(), u);  // u += r_{t-1} W^T
+    if (noisy)  // drive = u + b + noise (the noise in double, as the CUDA kernels draw it)
+      add_noise_rows(noise, t * BN, B, N, bias, model_.noise_std.data(), u);
+    // v_t = (1 - a) v_{t-1} + a drive (v_{-1} = 0), r_t = phi(v_t).
+    forward_rows(phi, B, N, noisy ? nullptr : bias, keep, leak, t > 0 ? u - BN : nullptr, u, &r_[t * BN]);
   }
   const Real* w_out = w_out_eff_.data();
-  gemm(false, true, static_cast<int>(TB), O, N, Real(1), r_.data(), N, w_out, N, Real(0), z_.data(), O);
+  gemms_.out(r_.data(), w_out_t_.data(), z_.data());  // z = R W_out^T
   const Real* b_out = b_out_eff_.data();
-  for (size_t k = 0; k < TB * O; ++k) z_[k] += b_out[k % O];
-  double rate = 0;
-  for (size_t k = 0; k < TB * N; ++k) rate += r_[k];
+  for (size_t tb = 0; tb < TB; ++tb)
+    for (int o = 0; o < O; ++o) z_[tb * O + o] += b_out[o];
+  const double rate = sum_in_double(r_.data(), TB * N, false);
   PassResult res;
   e_.resize(TB * O);
   Real* e = need_grad ? e_.data() : nullptr;  // dL/dz, filled by the loss
@@ -251,33 +294,34 @@ PassResult ReplicaTrainer<Real>::loss_and_grad(const Batch& batch, std::int64_t 
   // Backward.
   std::fill(grad_.begin(), grad_.end(), Real(0));
   Real* g_w_out = &grad_[layout_[Tensor::W_out].offset];
-  gemm(true, false, O, N, static_cast<int>(TB), Real(1), e_.data(), O, r_.data(), N, Real(0), g_w_out, N);
+  gemms_.d_out(e_.data(), r_.data(), g_w_out);  // dW_out = E^T R
   Real* g_b_out = &grad_[layout_[Tensor::b_out].offset];
-  for (size_t k = 0; k < TB * O; ++k) g_b_out[k % O] += e_[k];
+  for (size_t tb = 0; tb < TB; ++tb)
+    for (int o = 0; o < O; ++o) g_b_out[o] += e_[tb * O + o];
   dr_.resize(TB * N);
-  gemm(false, false, static_cast<int>(TB), N, O, Real(1), e_.data(), O, w_out, N, Real(0), dr_.data(), N);
+  gemms_.d_rate(e_.data(), w_out, dr_.data());  // dL/dr = E W_out
   add_costs(res, true);  // the input, readout and firing-rate costs' gradients: into grad_ and dr_
   g_.resize(TB * N);
+  const Real* back = back_.data();
   for (int t = T - 1; t >= 0; --t) {
     Real* dr = &dr_[t * BN];
-    if (t < T - 1) gemm(false, false, B, N, N, Real(1), &g_[(t + 1) * BN], N, w_eff_.data(), N, Real(1), dr, N);
-    for (size_t k = 0; k < BN; ++k) {
-      const int i = static_cast<int>(k % N);
-      const Real a = model_.leak[i];
-      // dL/dv_t, recovered from g_{t+1} = a dL/dv_{t+1}.
-      Real dv = phi_grad(phi, v_[t * BN + k], r_[t * BN + k]) * dr[k];
-      if (t < T - 1) dv += (Real(1) - a) / a * g_[(t + 1) * BN + k];
-      g_[t * BN + k] = a * dv;
-    }
+    Real* g = &g_[t * BN];
+    const Real* g_next = g + BN;
+    if (t < T - 1) gemms_.step(g_next, w_eff_.data(), dr);  // dr += g_{t+1} W
+    // g_t = a dL/dv_t, dL/dv_t = phi'(v_t) dr_t + (1 - a) dL/dv_{t+1}, recovered from g_{t+1}.
+    backward_rows(phi, B, N, leak, back, &v_[t * BN], &r_[t * BN], dr, t < T - 1 ? g_next : nullptr, g);
   }
-  d_w_eff_.assign(static_cast<size_t>(N) * N, Real(0));
+  d_w_eff_.resize(static_cast<size_t>(N) * N);
   if (T > 1)
-    gemm(true, false, N, N, static_cast<int>((T - 1) * B), Real(1), &g_[BN], N, r_.data(), N, Real(0),
-         d_w_eff_.data(), N);
+    gemms_.d_rec(&g_[BN], r_.data(), d_w_eff_.data());  // dW = sum_t g_t r_{t-1}^T
+  else
+    std::fill(d_w_eff_.begin(), d_w_eff_.end(), Real(0));
   add_recurrent_cost_grads();
   Real* g_w_in = &grad_[layout_[Tensor::W_in].offset];
   // + the input costs' gradient, put in grad_'s W_in slot by add_costs (effective, before the U split).
-  gemm(true, false, N, I, static_cast<int>(TB), Real(1), g_.data(), N, x_.data(), I, Real(1), g_w_in, I);
+  gemms_.d_in_t(x_.data(), g_.data(), d_in_t_.data());  // dW_in^T = X^T G [I,N], vectorised over N
+  for (int i = 0; i < N; ++i)
+    for (int k = 0; k < I; ++k) g_w_in[static_cast<size_t>(i) * I + k] += d_in_t_[static_cast<size_t>(k) * N + i];
   if (layout_.has(Tensor::U_ei)) {  // through U_eff = U_ee * mask - U_ei U_ie
     const int n_in = layout_[Tensor::U_ei].cols;
     gemm(false, true, N, n_in, I, Real(-1), g_w_in, I, &params_[layout_[Tensor::U_ie].offset], I, Real(0),
@@ -288,7 +332,7 @@ PassResult ReplicaTrainer<Real>::loss_and_grad(const Batch& batch, std::int64_t 
   for (size_t k = 0; k < static_cast<size_t>(N) * I; ++k) g_w_in[k] *= model_.mask_in[k];
   for (size_t k = 0; k < static_cast<size_t>(O) * N; ++k) g_w_out[k] *= model_.mask_out[k];
   Real* g_b = &grad_[layout_[Tensor::b].offset];
-  for (size_t k = 0; k < TB * N; ++k) g_b[k % N] += g_[k];
+  add_rows(TB, N, g_.data(), g_b);
   if (layout_.has(Tensor::b_neg)) {  // split biases: both parts get the bias gradient
     std::copy(g_b, g_b + N, &grad_[layout_[Tensor::b_neg].offset]);
     std::copy(g_b_out, g_b_out + O, &grad_[layout_[Tensor::b_out_neg].offset]);
@@ -311,8 +355,7 @@ PassResult ReplicaTrainer<Real>::loss_and_grad(const Batch& batch, std::int64_t 
   double d_alpha = 0;  // the network's alpha: one sum in flat order
   d_alpha_col_.assign(N, 0.0);
   d_dale_.assign(d_w_eff_.size(), Real(0));
-  for (size_t k = 0; k < d_w_eff_.size(); ++k) {
-    const int j = static_cast<int>(k % N);
+  for (size_t k = 0, j = 0; k < d_w_eff_.size(); ++k, j = j + 1 == static_cast<size_t>(N) ? 0 : j + 1) {
     const Real al = alpha_col_[j];
     const Real dw = d_w_eff_[k] * model_.mask_rec[k];
     d_dale_[k] = al * d_w_eff_[k];
@@ -430,24 +473,25 @@ double ReplicaTrainer<Real>::dale_violation() const {
 template <class Real>
 void ReplicaTrainer<Real>::fill_dale_metrics(StepMetrics& m) const {
   const int N = layout_.N;
-  int mixed = 0, obeying = 0;
+  // Row by row (W_eff is row-major), counting per column.
+  std::vector<int> pos(N, 0), neg(N, 0), wrong(N, 0), excitatory(N);
+  for (int j = 0; j < N; ++j) excitatory[j] = model_.col_sign[j] > 0;
   long long nonzero = 0, matching = 0;
-  for (int j = 0; j < N; ++j) {
-    bool pos = false, neg = false;
-    int wrong = 0;
-    for (int i = 0; i < N; ++i) {
-      const Real w = w_eff_[static_cast<size_t>(i) * N + j];
-      pos |= w > 0;
-      neg |= w < 0;
-      if (w != 0) {
-        ++nonzero;
-        const bool match = (w > 0) == (model_.col_sign[j] > 0);
-        matching += match;
-        wrong += !match;
-      }
+  for (int i = 0; i < N; ++i) {
+    const Real* row = &w_eff_[static_cast<size_t>(i) * N];
+    for (int j = 0; j < N; ++j) {
+      const int p = row[j] > 0, n = row[j] < 0, match = p == excitatory[j];
+      pos[j] |= p;
+      neg[j] |= n;
+      nonzero += p | n;
+      matching += (p | n) & match;
+      wrong[j] += (p | n) & !match;
     }
-    mixed += pos && neg;
-    obeying += wrong == 0;
+  }
+  int mixed = 0, obeying = 0;
+  for (int j = 0; j < N; ++j) {
+    mixed += pos[j] && neg[j];
+    obeying += wrong[j] == 0;
   }
   m.dale_violation = N ? double(mixed) / N : 0.0;
   m.dale_columns = N ? double(obeying) / N : 0.0;
@@ -484,38 +528,45 @@ void ReplicaTrainer<Real>::apply_update() {
   for (int ti = 0; ti < kTensorCount; ++ti) {
     const Tensor t = static_cast<Tensor>(ti);
     const TensorSlot& slot = layout_[t];
+    if (slot.size() == 0) continue;
     // Split biases (rule eg) are trained by EG too; otherwise biases take the optimiser's step.
     const Rule rule = is_weight(t) || (layout_.has(Tensor::b_neg) && is_bias(t)) ? tc.rule : Rule::gd;
+    const Real lr = Real(t == Tensor::a ? tc.alpha_lr() : tc.lr);
+    const bool decays = is_weight(t) && decay != 0;
+    if (rule == Rule::gd || rule == Rule::gd_sign) {
+      // The optimiser's step, one loop per tensor with its choices made outside (it vectorises).
+      Real *w = &params_[slot.offset], *m1 = &moment1_[slot.offset], *m2 = &moment2_[slot.offset];
+      const Real* g = &grad_[slot.offset];
+      const size_t n = slot.size();
+      if (rule == Rule::gd_sign) before_.assign(w, w + n);
+      StepCoeffs<Real> c{lr, decays ? decay : Real(0), mu, Real(tc.beta1), Real(1 - tc.beta1), Real(tc.beta2),
+                         Real(1 - tc.beta2), Real(bc1), Real(bc2), Real(tc.eps)};
+      if (tc.optimizer == Optim::sgd)
+        sgd_step(n, g, w, m1, c);
+      else
+        adam_step(n, g, w, m1, m2, c);
+      // gd_sign: a weight that crosses zero is reset to a tiny value of its old sign.
+      if (rule == Rule::gd_sign)
+        for (size_t k = 0; k < n; ++k) {
+          const Real before = before_[k];
+          if (before != 0 && !(w[k] * before > 0)) w[k] = before > 0 ? Real(1e-18) : Real(-1e-18);
+        }
+      continue;
+    }
     for (size_t k = slot.offset; k < slot.offset + slot.size(); ++k) {
-      const Real lr = Real(t == Tensor::a ? tc.alpha_lr() : tc.lr);
       Real g = grad_[k];
       Real& w = params_[k];
       const Real sign = w > 0 ? Real(1) : (w < 0 ? Real(-1) : Real(0));
-      if (is_weight(t) && decay != 0) g += rule == Rule::eg ? decay * sign : decay * w;
+      if (decays) g += rule == Rule::eg ? decay * sign : decay * w;
       if (rule == Rule::eg) {  // |w| <- |w| exp(-lr sign(w) m): the sign never changes
         moment1_[k] = mu * moment1_[k] + g;
         w *= std::exp(-lr * sign * moment1_[k]);
-        continue;
-      }
-      if (rule == Rule::md) {  // mirror descent on the p-norm potential: step in dual coordinates
+      } else {  // Rule::md: mirror descent on the p-norm potential, a step in dual coordinates
         const Real p = Real(tc.md_p);
         moment1_[k] = mu * moment1_[k] + g;
         const Real y = sign * std::pow(std::fabs(w), p - 1) - lr * moment1_[k];
         w = (y > 0 ? Real(1) : Real(-1)) * std::pow(std::fabs(y), 1 / (p - 1));
-        continue;
       }
-      const Real before = w;
-      if (tc.optimizer == Optim::sgd) {
-        moment1_[k] = mu * moment1_[k] + g;
-        w -= lr * moment1_[k];
-      } else {
-        moment1_[k] = Real(tc.beta1) * moment1_[k] + Real(1 - tc.beta1) * g;
-        moment2_[k] = Real(tc.beta2) * moment2_[k] + Real(1 - tc.beta2) * g * g;
-        const Real m_hat = moment1_[k] / Real(bc1), v_hat = moment2_[k] / Real(bc2);
-        w -= lr * m_hat / (std::sqrt(v_hat) + Real(tc.eps));
-      }
-      // gd_sign: a weight that crosses zero is reset to a tiny value of its old sign.
-      if (rule == Rule::gd_sign && before != 0 && !(w * before > 0)) w = before > 0 ? Real(1e-18) : Real(-1e-18);
     }
   }
   project_constraints<Real>(model_, params_.data());
@@ -534,9 +585,7 @@ StepMetrics ReplicaTrainer<Real>::train_step(const Batch& batch, std::int64_t it
   }
   const PassResult pass = loss_and_grad(batch, iteration, true);
   if (layout_.dann) correct_dann_gradients();  // before clipping, as in the DANN paper
-  double sq = 0;
-  for (Real g : grad_) sq += double(g) * g;
-  const double norm = std::sqrt(sq);
+  const double norm = std::sqrt(sum_in_double(grad_.data(), grad_.size(), true));
   // The mechanism's signals: alpha's gradient and the two parts' gradient norms.
   auto tensor_sq = [&](Tensor t) {
     double q = 0;

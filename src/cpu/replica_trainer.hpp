@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <vector>
 
+#include "cpu/fixed_gemm.hpp"
 #include "dalesim/history.hpp"
 #include "dalesim/model.hpp"
 #include "dalesim/task.hpp"
@@ -67,6 +68,7 @@ class ReplicaTrainer {
 
  private:
   void build_effective();
+  void prepare_pass(int B, int T);
   // Adds each nonzero cost's value to `res` and, with `grad`, its gradient to the effective
   // gradients (d_w_eff_ is filled later: the recurrent costs go in add_recurrent_cost_grads).
   void add_costs(PassResult& res, bool grad);
@@ -82,10 +84,24 @@ class ReplicaTrainer {
   std::int64_t diverged_step_ = -1;
   // Workspace, resized on first use of a batch shape.
   std::vector<Real> w_eff_, w_in_eff_, w_out_eff_, d_w_eff_;  // [N,N], [N,I], [O,N], [N,N]
-  std::vector<Real> dale_eff_, d_dale_;
+  std::vector<Real> w_t_, w_in_t_, w_out_t_;                   // W^T [N,N], W_in^T [I,N], W_out^T [N,O]
+  std::vector<Real> leak_, keep_, back_;                       // [N] a, 1 - a, (1 - a) / a per unit
+  std::vector<Real> d_in_t_;                                   // dW_in^T [I,N] of the pass
+  std::vector<Real> before_;                                   // one tensor's weights before its update (gd_sign)
+  // The products of a pass, by operand shape ([rows, cols], TB = T B).
+  struct Gemms {
+    FixedGemm<Real> in;      // U [TB,N] = X [TB,I] W_in^T [I,N]
+    FixedGemm<Real> step;    // [B,N] += [B,N] [N,N]: u += r W^T forward, dr += g W backward
+    FixedGemm<Real> out;     // Z [TB,O] = R [TB,N] W_out^T [N,O]
+    FixedGemm<Real> d_out;   // dW_out [O,N] = E^T R
+    FixedGemm<Real> d_rate;  // dL/dR [TB,N] = E [TB,O] W_out [O,N]
+    FixedGemm<Real> d_rec;   // dW [N,N] = G^T R over K = (T - 1) B
+    FixedGemm<Real> d_in_t;  // dW_in^T [I,N] = X^T G
+  } gemms_;
+  std::vector<Real> dale_eff_, d_dale_;                        // the Dale part D and dL/dD, [N,N]
   std::vector<Real> alpha_col_;  // [N] alpha_j of each column
   std::vector<double> d_alpha_col_;  // [N] dL/d alpha_j
-  std::vector<Real> b_eff_, b_out_eff_;                        // effective biases [N], [O]                        // the Dale part D and dL/dD, [N,N]
+  std::vector<Real> b_eff_, b_out_eff_;                        // effective biases [N], [O]
   std::vector<Real> x_, y_, mask_;                            // [T,B,I], [T,B,O], [T,B,O]
   std::vector<Real> v_, r_, z_, e_, dr_, g_;                  // [T,B,N] or [T,B,O]
 };

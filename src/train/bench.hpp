@@ -19,7 +19,7 @@ struct BenchOptions {
   std::vector<BenchConfig> configs;
   std::vector<std::string> backends;   // "cpu", "cuda" (and "cuda:cublas" for the cuBLAS products)
   int iterations = 5;                  // timed iterations per run (after warm-up)
-  int threads = 0;
+  std::vector<int> threads{0};         // CPU worker threads, one CPU run per entry (0: all cores)
   double cpu_budget_s = 60;            // skip CPU runs expected to take longer than this
 };
 
@@ -27,10 +27,14 @@ struct BenchRow {
   BenchConfig config;
   std::string backend, device, status;  // status: "ok", "skipped: ..."
   int iterations = 0;
+  int threads = 0;  // CPU worker threads used (min of the option and R); 0 on the GPU
   // NaN until measured (skipped rows keep them NaN; JSON writes null).
   double seconds_per_iter = kUnset, seq_steps_per_s = kUnset, gflops = kUnset, peak_fraction = kUnset;
   double device_mib = kUnset;
   double validation_rel_diff = kUnset;  // max relative loss difference to the CPU on the first iteration
+  // CPU rows: single-threaded OpenBLAS sgemm of the step's forward shape (N x N by N x B), measured
+  // between the timed iterations, times `threads`; and gflops as a fraction of it.
+  double reference_gflops = kUnset, reference_fraction = kUnset;
   static constexpr double kUnset = std::numeric_limits<double>::quiet_NaN();
 };
 
@@ -38,6 +42,20 @@ struct BenchRow {
 double bench_flops(const BenchConfig& c, int n_inputs, int n_outputs);
 
 std::vector<BenchConfig> default_bench_configs(bool have_gpu);
+
+// What the CPU numbers depend on: the processor, its widest vector ISA, OpenBLAS's kernel set and
+// the path of the CPU backend's per-step products (fixed_gemm.hpp).
+struct CpuInfo {
+  std::string model, isa, blas_core, step_gemm;
+};
+CpuInfo query_cpu_info();
+
+// Single-threaded OpenBLAS sgemm C [N,B] = W [N,N] X [N,B] on the same operands, repeated for about
+// `seconds`: the number of calls and the seconds they took.
+struct GemmTiming {
+  double calls = 0, seconds = 0;
+};
+GemmTiming time_reference_sgemm(int N, int B, double seconds);
 
 // The replicas of a bench configuration: R `mix` replicas on the adding problem (T steps, batch B),
 // Adam, different initial weights, one shared data stream.
