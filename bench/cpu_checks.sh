@@ -6,7 +6,6 @@
 set -uo pipefail
 out=${1:?usage: bench/cpu_checks.sh OUTDIR}
 mkdir -p "$out"
-out=$(cd "$out" && pwd)
 bin=${DALESIM_BIN:-build/dalesim}
 py=/usr/bin/python3
 rc=0
