@@ -28,11 +28,7 @@ void write_fixed_points(const std::string& path, const TrainedReplica& rep, cons
                         const FixedPointSearch& res, const Simulation& sim, int n_traj,
                         const FixedPointOptions& opt, const std::string& command_line, double dt) {
   namespace fs = std::filesystem;
-  const std::string tmp = path + ".tmp";
-  std::error_code ec;
-  h5::silence_errors();
-  try {
-    h5::File f = h5::File::create(tmp, true);
+  write_h5_then_rename(path, [&](h5::File& f) {
     f.set_attribute("format", "dalesim-fixedpoints");
     f.set_attribute("format_version", 1);
     f.set_attribute("replica", rep.id);
@@ -83,16 +79,7 @@ void write_fixed_points(const std::string& path, const TrainedReplica& rep, cons
     std::vector<double> traj(sim.v.begin(), sim.v.begin() + static_cast<std::ptrdiff_t>(n_traj) * sim.T * N);
     write_array(f, "trajectories", traj, {hsize_t(n_traj), hsize_t(sim.T), hsize_t(N)}, {&trial, &time, &unit},
                 {"trial", "time", "unit"});
-    f.close();
-  } catch (const std::exception& e) {
-    fs::remove(tmp, ec);
-    throw std::runtime_error("cannot write " + path + ": " + e.what());
-  }
-  fs::rename(tmp, path, ec);
-  if (ec) {
-    fs::remove(tmp, ec);
-    throw std::runtime_error("cannot write " + path + ": " + ec.message());
-  }
+  });
 }
 
 

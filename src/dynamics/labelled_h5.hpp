@@ -3,13 +3,39 @@
 // time-major to trial-major copy.
 #pragma once
 
+#include <filesystem>
+#include <stdexcept>
 #include <string>
+#include <system_error>
 #include <vector>
 
 #include "dynamics/trials_file.hpp"
 #include "io/h5.hpp"
 
 namespace dalesim {
+
+// Writes an HDF5 file by `body` into PATH.tmp and renames it to `path` when complete, so that a
+// failed or interrupted write leaves no file at `path` (and no PATH.tmp).
+template <class Body>
+void write_h5_then_rename(const std::string& path, Body&& body) {
+  namespace fs = std::filesystem;
+  const std::string tmp = path + ".tmp";
+  std::error_code ec;
+  h5::silence_errors();
+  try {
+    h5::File f = h5::File::create(tmp, /*truncate=*/true);
+    body(f);
+    f.close();
+  } catch (const std::exception& e) {
+    fs::remove(tmp, ec);
+    throw std::runtime_error("cannot write " + path + ": " + e.what());
+  }
+  fs::rename(tmp, path, ec);
+  if (ec) {
+    fs::remove(tmp, ec);
+    throw std::runtime_error("cannot write " + path + ": " + ec.message());
+  }
+}
 
 // A gzip+shuffle dataset chunked by trial, with `dims` named by `scales` (dimension scales, so that
 // xarray and netCDF tools open it with labelled axes).

@@ -23,11 +23,7 @@ void check_new_output(const std::string& path, bool overwrite) {
 void write_simulation_file(const std::string& path, const TrialSet& trials, const std::vector<SimulationRecord>& records,
                            const SimulationInfo& info, bool overwrite) {
   check_new_output(path, overwrite);
-  const std::string tmp = path + ".tmp";
-  std::error_code ec;
-  h5::silence_errors();
-  try {
-    h5::File f = h5::File::create(tmp, /*truncate=*/true);
+  write_h5_then_rename(path, [&](h5::File& f) {
     f.set_attribute("format", "dalesim-simulation");
     f.set_attribute("format_version", 1);
     f.set_attribute("run_file", info.run_file);
@@ -75,16 +71,7 @@ void write_simulation_file(const std::string& path, const TrialSet& trials, cons
       }
     }
     f.set_attribute("replicas", ids);
-    f.close();
-  } catch (const std::exception& e) {
-    fs::remove(tmp, ec);
-    throw std::runtime_error("cannot write " + path + ": " + e.what());
-  }
-  fs::rename(tmp, path, ec);
-  if (ec) {
-    fs::remove(tmp, ec);
-    throw std::runtime_error("cannot write " + path + ": " + ec.message());
-  }
+  });
 }
 
 }  // namespace dalesim

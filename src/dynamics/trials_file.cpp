@@ -96,10 +96,7 @@ void write_trials_file(const std::string& path, const TrialSet& trials, const Tr
     throw InputError("cannot create output file " + path + ": directory " + dir.string() + " does not exist");
   const Batch& b = trials.batch;
   const bool classes = b.loss == LossKind::cross_entropy;
-  const std::string tmp = path + ".tmp";
-  h5::silence_errors();
-  try {
-    h5::File f = h5::File::create(tmp, /*truncate=*/true);
+  write_h5_then_rename(path, [&](h5::File& f) {
     f.set_attribute("format", "dalesim-trials");
     f.set_attribute("format_version", 1);
     f.set_attribute("task", info.task);
@@ -113,16 +110,7 @@ void write_trials_file(const std::string& path, const TrialSet& trials, const Tr
                     std::string("[task] name = \"file\", path = \"") + path + "\", test_fraction = 0" +
                         (classes ? ", target = \"class\", n_outputs = " + std::to_string(b.O) : std::string()));
     write_trial_arrays(f, trials, info.dt);
-    f.close();
-  } catch (const std::exception& e) {
-    fs::remove(tmp, ec);
-    throw std::runtime_error("cannot write " + path + ": " + e.what());
-  }
-  fs::rename(tmp, path, ec);
-  if (ec) {
-    fs::remove(tmp, ec);
-    throw std::runtime_error("cannot write " + path + ": " + ec.message());
-  }
+  });
 }
 
 TrialSet read_trials_file(const std::string& path) {
