@@ -52,8 +52,8 @@ struct OneStep {
   std::vector<double> before, grad, after;
 };
 
-OneStep one_step(ReplicaConfig c) {
-  c.train.optimizer = Optim::sgd;
+OneStep one_step(ReplicaConfig c, Optim optimizer = Optim::sgd) {
+  c.train.optimizer = optimizer;
   c.train.momentum = 0;
   c.train.clip = 0;
   c.train.precision = Precision::f64;
@@ -101,6 +101,29 @@ TEST(Rules, ExponentiatedGradientMatchesItsClosedFormAndKeepsSigns) {
     }
     EXPECT_GT(changed, 10);
   }
+}
+
+// Under optimizer = "adam", EG's step is Adam's m_hat / (sqrt(v_hat) + eps) (Adam-EG), which on
+// the first step is g / (|g| + eps): each weight's magnitude moves by about a factor exp(-+lr).
+TEST(Rules, AdamExponentiatedGradientMatchesItsClosedForm) {
+  ReplicaConfig c = test::tiny_config(Arch::mix, 8, 5);
+  c.train.rule = Rule::eg;
+  c.train.lr = 0.05;
+  c.train.eps = 1e-8;
+  const OneStep s = one_step(c, Optim::adam);  // no clipping: g / (|g| + eps) is not scale-free
+  const ParamLayout l = test::model_of(c).layout;
+  int changed = 0;
+  for (size_t k = 0; k < s.before.size(); ++k) {
+    const double w = s.before[k], sign = w > 0 ? 1 : (w < 0 ? -1 : 0), g = s.grad[k];
+    const bool alpha = in_slot(l, Tensor::a, k), eg = !alpha;  // weights and split biases
+    const double lr = alpha ? c.train.alpha_lr() : c.train.lr;
+    const double step = g / (std::fabs(g) + c.train.eps);  // m_hat = g, v_hat = g^2 after one step
+    const double expect = eg ? w * std::exp(-lr * sign * step) : w - lr * step;
+    EXPECT_NEAR(s.after[k], expect, 1e-12 * (1 + std::fabs(expect))) << k;
+    if (eg) EXPECT_TRUE(s.after[k] * w > 0 || (w == 0 && s.after[k] == 0)) << k;
+    changed += s.after[k] != w;
+  }
+  EXPECT_GT(changed, 10);
 }
 
 TEST(Rules, SplitBiasesInitPositiveAndNegativePartsAndShareTheGradient) {

@@ -558,9 +558,17 @@ void ReplicaTrainer<Real>::apply_update() {
       Real& w = params_[k];
       const Real sign = w > 0 ? Real(1) : (w < 0 ? Real(-1) : Real(0));
       if (decays) g += rule == Rule::eg ? decay * sign : decay * w;
-      if (rule == Rule::eg) {  // |w| <- |w| exp(-lr sign(w) m): the sign never changes
-        moment1_[k] = mu * moment1_[k] + g;
-        w *= std::exp(-lr * sign * moment1_[k]);
+      if (rule == Rule::eg) {  // |w| <- |w| exp(-lr sign(w) step): the sign never changes
+        Real step;
+        if (tc.optimizer == Optim::adam) {  // Adam-EG: the step is Adam's m_hat / (sqrt(v_hat) + eps)
+          moment1_[k] = Real(tc.beta1) * moment1_[k] + Real(1 - tc.beta1) * g;
+          moment2_[k] = Real(tc.beta2) * moment2_[k] + Real(1 - tc.beta2) * g * g;
+          step = (moment1_[k] / Real(bc1)) / (std::sqrt(moment2_[k] / Real(bc2)) + Real(tc.eps));
+        } else {  // heavy-ball momentum
+          moment1_[k] = mu * moment1_[k] + g;
+          step = moment1_[k];
+        }
+        w *= std::exp(-lr * sign * step);
       } else {  // Rule::md: mirror descent on the p-norm potential, a step in dual coordinates
         const Real p = Real(tc.md_p);
         moment1_[k] = mu * moment1_[k] + g;

@@ -20,9 +20,17 @@ struct StepHyper {
 __device__ __forceinline__ float rule_step(const StepHyper& h, bool weight, float w, float g, float& m1, float& m2) {
   const float sign = w > 0.f ? 1.f : (w < 0.f ? -1.f : 0.f);
   if (weight && h.weight_decay != 0.f) g += h.rule == Rule::eg ? h.weight_decay * sign : h.weight_decay * w;
-  if (h.rule == Rule::eg) {  // |w| <- |w| exp(-lr sign(w) m): the sign never changes
-    m1 = h.momentum * m1 + g;
-    return w * expf(-h.lr * sign * m1);
+  if (h.rule == Rule::eg) {  // |w| <- |w| exp(-lr sign(w) step): the sign never changes
+    float step;
+    if (h.optimizer == Optim::adam) {  // Adam-EG: the step is Adam's m_hat / (sqrt(v_hat) + eps)
+      m1 = h.beta1 * m1 + h.one_minus_beta1 * g;
+      m2 = h.beta2 * m2 + h.one_minus_beta2 * g * g;
+      step = (m1 / h.bias_correction1) / (sqrtf(m2 / h.bias_correction2) + h.eps);
+    } else {  // heavy-ball momentum
+      m1 = h.momentum * m1 + g;
+      step = m1;
+    }
+    return w * expf(-h.lr * sign * step);
   }
   if (h.rule == Rule::md) {  // mirror descent on the p-norm potential: step in dual coordinates
     const float p = h.md_p;
