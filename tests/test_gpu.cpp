@@ -5,6 +5,7 @@
 
 #include <cmath>
 
+#include "cuda/dispatch.hpp"
 #include "dalesim/backend.hpp"
 #include "test_util.hpp"
 #include "train/evaluation.hpp"
@@ -142,13 +143,37 @@ struct AgreeCase {
   // largest parameter; the reason is written beside each case.
   double tol = 1e-4, param_tol = 1e-4;
   bool formulations = false;
+  CudaKernel kernel = CudaKernel::v1;  // train.kernel of every replica
+  int batch = 8;                       // 2: v2 packs several replicas into a block
 };
+
+// Every case once per kernel variant: the same tolerance holds, since v2 sums each output of the
+// recurrent products in the order of v1's tiled kernel (and equals it bitwise, tested below).
+std::vector<AgreeCase> for_each_kernel(const std::vector<AgreeCase>& cases) {
+  std::vector<AgreeCase> out;
+  for (CudaKernel k : {CudaKernel::v1, CudaKernel::v2})
+    for (AgreeCase c : cases) {
+      c.kernel = k;
+      out.push_back(c);
+    }
+  return out;
+}
+
+// train.kernel and task.batch of every replica.
+std::vector<ReplicaConfig> with_kernel(std::vector<ReplicaConfig> cfgs, CudaKernel kernel, int batch = 8) {
+  for (auto& c : cfgs) {
+    c.train.kernel = kernel;
+    c.task.batch = batch;
+  }
+  return cfgs;
+}
 
 const char* archs_name(Archs a) { return a == Archs::classic ? "classic" : a == Archs::dann ? "dann" : "all"; }
 
 void PrintTo(const AgreeCase& c, std::ostream* os) {
   *os << c.n << " replicas, " << (c.mixed_shapes ? "mixed shapes, " : "") << c.gemm << ", " << to_string(c.opt)
-      << ", " << archs_name(c.archs) << ", rule " << to_string(c.rule) << ", weight decay " << c.weight_decay;
+      << ", " << archs_name(c.archs) << ", rule " << to_string(c.rule) << ", weight decay " << c.weight_decay
+      << ", kernel " << to_string(c.kernel) << ", batch " << c.batch;
 }
 
 std::string case_name(const ::testing::TestParamInfo<AgreeCase>& i) {
@@ -158,6 +183,8 @@ std::string case_name(const ::testing::TestParamInfo<AgreeCase>& i) {
   if (c.rule != Rule::gd) name += std::string("_") + to_string(c.rule);
   if (c.weight_decay != 0) name += "_decay";
   if (c.formulations) name += "_formulations";
+  name += std::string("_") + to_string(c.kernel);
+  if (c.batch != 8) name += "_b" + std::to_string(c.batch);
   return name;
 }
 
@@ -168,7 +195,10 @@ class GpuAgreement : public Gpu, public ::testing::WithParamInterface<AgreeCase>
 // 1e-4 relative in the loss and 1e-4 of the weight scale in the parameters.
 TEST_P(GpuAgreement, MatchesCpuReference) {
   const AgreeCase& c = GetParam();
-  const auto cfgs = replicas(c.n, c.mixed_shapes, c.opt, c.archs, c.rule, c.weight_decay, c.formulations);
+  const auto cfgs =
+      with_kernel(replicas(c.n, c.mixed_shapes, c.opt, c.archs, c.rule, c.weight_decay, c.formulations), c.kernel, c.batch);
+  if (c.batch < 8 && c.kernel == CudaKernel::v2)  // the case is there for the packed blocks
+    ASSERT_GT(cuda::plan_kernel(c.kernel, cfgs[0].model.n_units, c.batch).replicas_per_block, 1);
   const RunOut cpu = run_backend("cpu", "tiled", cfgs, 6), gpu = run_backend("cuda", c.gemm, cfgs, 6);
   int costs_seen = 0;
   for (size_t s = 0; s < cpu.metrics.size(); ++s)
@@ -215,16 +245,28 @@ TEST_P(GpuAgreement, MatchesCpuReference) {
 
 INSTANTIATE_TEST_SUITE_P(
     Cases, GpuAgreement,
-    ::testing::Values(AgreeCase{1, false, "tiled", Optim::sgd}, AgreeCase{31, false, "tiled", Optim::sgd},
-                      AgreeCase{32, true, "tiled", Optim::adam}, AgreeCase{33, true, "tiled", Optim::sgd},
-                      AgreeCase{300, true, "tiled", Optim::adam}, AgreeCase{33, true, "cublas", Optim::sgd},
-                      AgreeCase{300, false, "cublas", Optim::adam}),
+    ::testing::ValuesIn(for_each_kernel({AgreeCase{1, false, "tiled", Optim::sgd}, AgreeCase{31, false, "tiled", Optim::sgd},
+                                         AgreeCase{32, true, "tiled", Optim::adam}, AgreeCase{33, true, "tiled", Optim::sgd},
+                                         AgreeCase{300, true, "tiled", Optim::adam}, AgreeCase{33, true, "cublas", Optim::sgd},
+                                         AgreeCase{300, false, "cublas", Optim::adam}})),
+    case_name);
+
+// v2 with several replicas per block (batch 2: 5 replicas of N = 24, 3 of N = 40 per block), the
+// last block part-filled for 1, 31, 32, 33 and 300 replicas, every arch and rule.
+INSTANTIATE_TEST_SUITE_P(
+    PackedV2, GpuAgreement,
+    ::testing::Values(
+        AgreeCase{1, false, "tiled", Optim::sgd, Archs::all, Rule::gd, 0, 1e-4, 1e-4, false, CudaKernel::v2, 2},
+        AgreeCase{31, true, "tiled", Optim::adam, Archs::all, Rule::eg, 1e-3, 1e-4, 1e-4, true, CudaKernel::v2, 2},
+        AgreeCase{32, true, "cublas", Optim::sgd, Archs::all, Rule::gd_sign, 1e-3, 1e-4, 1e-4, false, CudaKernel::v2, 2},
+        AgreeCase{33, true, "tiled", Optim::sgd, Archs::all, Rule::md, 1e-3, 3e-4, 1e-3, false, CudaKernel::v2, 2},
+        AgreeCase{300, true, "tiled", Optim::adam, Archs::all, Rule::gd, 0, 1e-4, 1e-4, true, CudaKernel::v2, 2}),
     case_name);
 
 // The DANN part (arch dann; mix with dale_part dann) and the learning rules, each with weight decay.
 INSTANTIATE_TEST_SUITE_P(
     DannAndRules, GpuAgreement,
-    ::testing::Values(
+    ::testing::ValuesIn(for_each_kernel({
         // DANN: two or four more FP32 products per pass (W_ei W_ie, U_ei U_ie and their gradients),
         // each as rounded as the others (inner dimension <= N), and the non-negativity clamp only
         // moves values already within rounding of 0: same 1e-4 as the colei part.
@@ -248,7 +290,7 @@ INSTANTIATE_TEST_SUITE_P(
         // rounding of 0 differs by up to sqrt(1e-7 |y|max) ~ 3e-5 of the weight scale per step:
         // 1e-3 for the parameters, 3e-4 for the losses they drive.
         AgreeCase{31, true, "tiled", Optim::sgd, Archs::all, Rule::md, 1e-3, 3e-4, 1e-3},
-        AgreeCase{33, true, "cublas", Optim::sgd, Archs::all, Rule::md, 1e-3, 3e-4, 1e-3}),
+        AgreeCase{33, true, "cublas", Optim::sgd, Archs::all, Rule::md, 1e-3, 3e-4, 1e-3}})),
     case_name);
 
 // The formulations (alpha per neuron and its clamp form, abs / relu Dale parts, every cost), over
@@ -256,12 +298,84 @@ INSTANTIATE_TEST_SUITE_P(
 // once, as on the CPU), and the per-neuron alpha sums are in the CPU's order: the same 1e-4.
 INSTANTIATE_TEST_SUITE_P(
     Formulations, GpuAgreement,
-    ::testing::Values(AgreeCase{1, false, "tiled", Optim::adam, Archs::classic, Rule::gd, 0, 1e-4, 1e-4, true},
-                      AgreeCase{31, true, "tiled", Optim::sgd, Archs::all, Rule::gd, 0, 1e-4, 1e-4, true},
-                      AgreeCase{33, true, "cublas", Optim::adam, Archs::all, Rule::gd, 0, 1e-4, 1e-4, true},
-                      AgreeCase{32, true, "tiled", Optim::adam, Archs::all, Rule::eg, 1e-3, 1e-4, 1e-4, true},
-                      AgreeCase{33, true, "tiled", Optim::sgd, Archs::all, Rule::gd_sign, 0, 1e-4, 1e-4, true}),
+    ::testing::ValuesIn(for_each_kernel({AgreeCase{1, false, "tiled", Optim::adam, Archs::classic, Rule::gd, 0, 1e-4, 1e-4, true},
+                                         AgreeCase{31, true, "tiled", Optim::sgd, Archs::all, Rule::gd, 0, 1e-4, 1e-4, true},
+                                         AgreeCase{33, true, "cublas", Optim::adam, Archs::all, Rule::gd, 0, 1e-4, 1e-4, true},
+                                         AgreeCase{32, true, "tiled", Optim::adam, Archs::all, Rule::eg, 1e-3, 1e-4, 1e-4, true},
+                                         AgreeCase{33, true, "tiled", Optim::sgd, Archs::all, Rule::gd_sign, 0, 1e-4, 1e-4, true}})),
     case_name);
+
+// v2 sums every output of the recurrent products as v1's tiled kernel does (fmaf over the inner
+// index in order, then added to the output), and the elementwise step is the same function: with
+// the tiled products the two variants agree bit for bit, on every arch and rule, packed or not.
+TEST_F(Gpu, V2EqualsV1BitwiseWithTiledProducts) {
+  for (int batch : {8, 2}) {
+    const auto cfgs = replicas(33, true, Optim::adam, Archs::all, Rule::eg, 1e-3, true);
+    const RunOut a = run_backend("cuda", "tiled", with_kernel(cfgs, CudaKernel::v1, batch), 4);
+    const RunOut b = run_backend("cuda", "tiled", with_kernel(cfgs, CudaKernel::v2, batch), 4);
+    for (size_t r = 0; r < cfgs.size(); ++r) {
+      EXPECT_EQ(a.models[r].params, b.models[r].params) << "batch " << batch << " replica " << r;
+      for (size_t s = 0; s < a.metrics.size(); ++s) {
+        EXPECT_EQ(a.metrics[s][r].loss, b.metrics[s][r].loss) << "batch " << batch << " replica " << r;
+        EXPECT_EQ(a.metrics[s][r].grad_norm, b.metrics[s][r].grad_norm) << "batch " << batch << " replica " << r;
+      }
+    }
+  }
+}
+
+// The largest shape v2 takes (N = 240: 231,360 bytes of shared memory, over the default 48 KiB, so
+// the kernels need the opt-in), against the CPU: 1e-4 as the cases above.
+TEST_F(Gpu, V2AtItsLargestShapeMatchesCpu) {
+  std::vector<ReplicaConfig> cfgs;
+  for (int r = 0; r < 2; ++r) {
+    ReplicaConfig c = test::tiny_config(r ? Arch::mix : Arch::colei, cuda::v2_max_units(), 900 + r);
+    c.id = r;
+    c.task.batch = 2;
+    c.train.optimizer = Optim::adam;
+    c.train.kernel = CudaKernel::v2;
+    cfgs.push_back(c);
+  }
+  ASSERT_GT(cuda::plan_kernel(CudaKernel::v2, cuda::v2_max_units(), 2).shared_bytes, cuda::kSharedDefaultBytes);
+  const RunOut cpu = run_backend("cpu", "tiled", cfgs, 3), gpu = run_backend("cuda", "tiled", cfgs, 3);
+  for (size_t s = 0; s < cpu.metrics.size(); ++s)
+    for (size_t r = 0; r < cfgs.size(); ++r)
+      EXPECT_NEAR(cpu.metrics[s][r].loss, gpu.metrics[s][r].loss, 1e-4 * std::fabs(cpu.metrics[s][r].loss) + 1e-7);
+  for (size_t r = 0; r < cfgs.size(); ++r) {
+    double scale = 0, diff = 0;
+    for (size_t k = 0; k < cpu.models[r].params.size(); ++k) {
+      scale = std::max(scale, std::fabs(cpu.models[r].params[k]));
+      diff = std::max(diff, std::fabs(cpu.models[r].params[k] - gpu.models[r].params[k]));
+    }
+    EXPECT_LE(diff, 1e-4 * scale) << "replica " << r;
+  }
+}
+
+// What each replica runs (recorded in /replicas/kernel_used), and a forced kernel that cannot take
+// the shape refused at upload with the key.
+TEST_F(Gpu, KernelOfSaysWhatRunsAndAForcedKernelThatCannotRunIsRefused) {
+  std::vector<ReplicaConfig> cfgs = replicas(3, false, Optim::sgd);
+  cfgs[1].train.kernel = CudaKernel::v1;
+  ReplicaConfig big = test::tiny_config(Arch::free, cuda::v2_max_units() + 1, 77);
+  big.id = 3;
+  cfgs.push_back(big);
+  const std::vector<ReplicaModel> models = models_of(cfgs);
+  auto gpu = make_cuda_backend(BackendOptions{});
+  gpu->upload(models);
+  EXPECT_EQ(gpu->kernel_of(models[0], 8), "v2");
+  EXPECT_EQ(gpu->kernel_of(models[1], 8), "v1");
+  EXPECT_EQ(gpu->kernel_of(models[3], 3), "v1");  // auto above v2's limit
+  for (CudaKernel k : {CudaKernel::v2, CudaKernel::v3}) {
+    cfgs[3].train.kernel = k;
+    const std::vector<ReplicaModel> refused = models_of(cfgs);
+    try {
+      make_cuda_backend(BackendOptions{})->upload(refused);
+      ADD_FAILURE() << to_string(k) << " accepted for N = " << big.model.n_units;
+    } catch (const ConfigError& e) {
+      EXPECT_EQ(e.key(), "train.kernel");
+      EXPECT_EQ(e.value(), std::string("\"") + to_string(k) + "\"");
+    }
+  }
+}
 
 // Pruning is done on the host between iterations (the driver): masks pruned there and uploaded
 // train the same on both backends, and the pruned entries stay zero on the device.
@@ -361,30 +475,40 @@ TEST_F(Gpu, BatchOfTheWrongShapeIsRefusedAsOnTheCpu) {
 // two threads) would change numbers between schedules. Every arch and rule, both product kernels.
 TEST_F(Gpu, HostThreadScheduleChangesNoBit) {
   using simt::Schedule;
-  const auto cfgs = replicas(11, true, Optim::adam, Archs::all, Rule::eg, 1e-3);
-  for (const std::string gemm : {"tiled", "cublas"}) {
-    simt::set_schedule(Schedule::forward);
-    const RunOut a = run_backend("cuda", gemm, cfgs, 3);
-    for (const Schedule s : {Schedule::reverse, Schedule::shuffle}) {
-      simt::set_schedule(s, 11);
-      const RunOut b = run_backend("cuda", gemm, cfgs, 3);
-      for (size_t r = 0; r < cfgs.size(); ++r) {
-        EXPECT_EQ(a.models[r].params, b.models[r].params) << gemm << " replica " << r;
-        for (size_t k = 0; k < a.metrics.size(); ++k) EXPECT_EQ(a.metrics[k][r].loss, b.metrics[k][r].loss) << gemm;
+  // v1, v2 with one replica per block, and v2 with five or three per block (batch 2).
+  const auto base = replicas(11, true, Optim::adam, Archs::all, Rule::eg, 1e-3);
+  const std::vector<std::pair<CudaKernel, int>> kernels = {{CudaKernel::v1, 8}, {CudaKernel::v2, 8}, {CudaKernel::v2, 2}};
+  for (const auto& [kernel, batch] : kernels)
+    for (const std::string gemm : {"tiled", "cublas"}) {
+      const auto cfgs = with_kernel(base, kernel, batch);
+      const std::string what = gemm + " " + to_string(kernel) + " batch " + std::to_string(batch);
+      simt::set_schedule(Schedule::forward);
+      const RunOut a = run_backend("cuda", gemm, cfgs, 3);
+      for (const Schedule s : {Schedule::reverse, Schedule::shuffle}) {
+        simt::set_schedule(s, 11);
+        const RunOut b = run_backend("cuda", gemm, cfgs, 3);
+        for (size_t r = 0; r < cfgs.size(); ++r) {
+          EXPECT_EQ(a.models[r].params, b.models[r].params) << what << " replica " << r;
+          for (size_t k = 0; k < a.metrics.size(); ++k) EXPECT_EQ(a.metrics[k][r].loss, b.metrics[k][r].loss) << what;
+        }
       }
     }
-  }
   simt::set_schedule(Schedule::forward);
 }
 #endif
 
 TEST_F(Gpu, ReplicaAloneOrInABucketOf300IsIdentical) {
-  const auto cfgs = replicas(300, false, Optim::adam);
-  const RunOut all = run_backend("cuda", "tiled", cfgs, 4);
-  for (int r : {0, 1, 150, 299}) {
-    const RunOut alone = run_backend("cuda", "tiled", {cfgs[r]}, 4);
-    for (int s = 0; s < 4; ++s) EXPECT_EQ(alone.metrics[s][0].loss, all.metrics[s][r].loss) << "replica " << r;
-    EXPECT_EQ(alone.models[0].params, all.models[r].params) << "replica " << r;
+  // v1; v2 one replica per block; v2 packed five per block, where a replica's block-mates change.
+  const std::vector<std::pair<CudaKernel, int>> kernels = {{CudaKernel::v1, 8}, {CudaKernel::v2, 8}, {CudaKernel::v2, 2}};
+  for (const auto& [kernel, batch] : kernels) {
+    const auto cfgs = with_kernel(replicas(300, false, Optim::adam), kernel, batch);
+    const RunOut all = run_backend("cuda", "tiled", cfgs, 4);
+    for (int r : {0, 1, 150, 299}) {
+      const RunOut alone = run_backend("cuda", "tiled", {cfgs[r]}, 4);
+      for (int s = 0; s < 4; ++s)
+        EXPECT_EQ(alone.metrics[s][0].loss, all.metrics[s][r].loss) << to_string(kernel) << " replica " << r;
+      EXPECT_EQ(alone.models[0].params, all.models[r].params) << to_string(kernel) << " replica " << r;
+    }
   }
 }
 
@@ -483,6 +607,61 @@ TEST_F(Gpu, AutoChoosesTheDevice) {
   const auto backend = make_backend("auto", BackendOptions{}, &why);
   EXPECT_EQ(backend->name(), "cuda");
   EXPECT_NE(why.find(device_.name), std::string::npos) << why;
+}
+
+// The dispatcher (src/cuda/dispatch.cpp), a host function: runs with or without a device.
+TEST(GpuDispatch, AutoTakesV2WhereWRecFitsOnChipAndV1Above) {
+  EXPECT_EQ(cuda::v2_max_units(), 240);  // 240 x 241 x 4 = 231,360 <= 227 KiB < 241 x 242 x 4
+  EXPECT_LE(cuda::v2_shared_bytes(240, 1), cuda::kSharedOptinBytes);
+  EXPECT_GT(cuda::v2_shared_bytes(241, 1), cuda::kSharedOptinBytes);
+  const cuda::KernelPlan small = cuda::plan_kernel(CudaKernel::auto_select, 24, 8);
+  EXPECT_EQ(small.variant, cuda::Variant::v2);
+  EXPECT_EQ(small.replicas_per_block, 1);
+  EXPECT_EQ(small.threads, 192);  // one thread per output of a step, B N = 192
+  EXPECT_EQ(small.shared_bytes, 24u * 25 * 4);
+  EXPECT_EQ(cuda::plan_kernel(CudaKernel::auto_select, 240, 64).variant, cuda::Variant::v2);
+  const cuda::KernelPlan big = cuda::plan_kernel(CudaKernel::auto_select, 241, 64);
+  EXPECT_EQ(big.variant, cuda::Variant::v1);
+  EXPECT_NE(big.reason.find("N <= 240"), std::string::npos) << big.reason;
+  EXPECT_EQ(cuda::plan_kernel(CudaKernel::v1, 24, 8).variant, cuda::Variant::v1);
+  EXPECT_EQ(cuda::plan_kernel(CudaKernel::v2, 240, 8).variant, cuda::Variant::v2);
+}
+
+TEST(GpuDispatch, SmallReplicasShareABlockWithinTheDefaultSharedMemory) {
+  const cuda::KernelPlan p = cuda::plan_kernel(CudaKernel::auto_select, 24, 2);  // B N = 48: 5 per block
+  EXPECT_EQ(p.replicas_per_block, 5);
+  EXPECT_EQ(p.threads, 256);
+  EXPECT_EQ(cuda::plan_kernel(CudaKernel::auto_select, 40, 2).replicas_per_block, 3);
+  // N = 64, B = 1: 4 would fit the threads, but 4 x 64 x 65 x 4 bytes is over 48 KiB: 2.
+  EXPECT_EQ(cuda::plan_kernel(CudaKernel::auto_select, 64, 1).replicas_per_block, 2);
+  EXPECT_EQ(cuda::plan_kernel(CudaKernel::auto_select, 65, 1).replicas_per_block, 1);  // N > 64: never packed
+  EXPECT_EQ(cuda::plan_kernel(CudaKernel::auto_select, 32, 8).replicas_per_block, 1);  // B N = 256 fills a block
+  for (int N = 2; N <= cuda::v2_max_units(); N += 1)
+    for (int B : {1, 2, 3, 8, 64, 1000}) {
+      const cuda::KernelPlan q = cuda::plan_kernel(CudaKernel::auto_select, N, B);
+      ASSERT_EQ(q.variant, cuda::Variant::v2);
+      ASSERT_TRUE(q.threads >= 32 && q.threads <= 1024 && q.threads % 32 == 0) << N << " " << B;
+      ASSERT_LE(q.shared_bytes, cuda::kSharedOptinBytes) << N << " " << B;
+      if (q.replicas_per_block > 1) ASSERT_LE(q.shared_bytes, cuda::kSharedDefaultBytes) << N << " " << B;
+    }
+}
+
+TEST(GpuDispatch, ForcedKernelThatCannotTakeTheShapeIsAnErrorWithTheKey) {
+  try {
+    cuda::plan_kernel(CudaKernel::v2, 241, 8);
+    FAIL() << "v2 planned for N = 241";
+  } catch (const ConfigError& e) {
+    EXPECT_EQ(e.key(), "train.kernel");
+    EXPECT_EQ(e.value(), "\"v2\"");
+    EXPECT_NE(std::string(e.what()).find("N <= 240"), std::string::npos) << e.what();
+  }
+  try {
+    cuda::plan_kernel(CudaKernel::v3, 24, 8);
+    FAIL() << "v3 planned";
+  } catch (const ConfigError& e) {
+    EXPECT_EQ(e.key(), "train.kernel");
+    EXPECT_NE(std::string(e.what()).find("not built"), std::string::npos) << e.what();
+  }
 }
 
 #ifndef DALESIM_GPU_TESTS_ON_HOST  // the host runtime always has its emulated device

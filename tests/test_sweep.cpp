@@ -143,6 +143,7 @@ log_every = 3
 checkpoint_every = 4
 dale = "clamp"
 precision = "double"
+kernel = "v2"
 )",
                               "t");
   const ModelConfig& m = s.replicas.at(0).model;
@@ -181,6 +182,7 @@ precision = "double"
   EXPECT_EQ(c.train.log_every, 3);
   EXPECT_EQ(c.train.checkpoint_every, 4);
   EXPECT_EQ(c.train.precision, Precision::f64);
+  EXPECT_EQ(c.train.kernel, CudaKernel::v2);
 }
 
 TEST(SweepValues, Defaults) {
@@ -198,6 +200,7 @@ TEST(SweepValues, Defaults) {
   EXPECT_EQ(c.train.lr, d.train.lr);
   EXPECT_EQ(c.train.lr_alpha, -1.0);
   EXPECT_EQ(c.train.n_steps, d.train.n_steps);
+  EXPECT_EQ(c.train.kernel, CudaKernel::auto_select);
   EXPECT_EQ(c.seed, 0);
   // The task's defaults are filled in, so each replica carries its full task config.
   EXPECT_EQ(std::get<std::int64_t>(c.task.params.at("T")), 20);
@@ -270,6 +273,7 @@ TEST(SweepErrors, OutOfRange) {
   expect_error("[model]\nn_units = 5000\n", {"model.n_units", "5000", "[2, 4096]"});
   expect_error("[model]\nalpha_init = 1.0\n", {"model.alpha_init", "1.0", "(0, 1)"});
   expect_error("[model]\narch = \"lstm\"\n", {"model.arch", "\"lstm\"", "\"dann\""});
+  expect_error("[train]\nkernel = \"v4\"\n", {"train.kernel", "\"v4\"", "\"auto\", \"v1\", \"v2\", \"v3\""});
   expect_error("[train]\nlr = 0\n", {"train.lr", "0", "(0, 1000000]"});
   expect_error("seed = -1\n", {"seed", "-1", ">= 0"});
   expect_error("[model]\narch = \"colei\"\ne_fraction = 1.0\n", {"model.e_fraction", "1.0", "colei"});

@@ -256,6 +256,7 @@ TEST(Training, DriverWritesHistoryThatMatchesTheBackend) {
     c.train.log_every = 5;
     c.train.checkpoint_every = 4;
     c.axes = {{"seed", Value{std::int64_t{r}}}};
+    if (r == 1) c.train.kernel = CudaKernel::v2;  // accepted and ignored by the CPU backend
     sweep.replicas.push_back(c);
   }
   sweep.axis_keys = {"seed"};
@@ -275,6 +276,11 @@ TEST(Training, DriverWritesHistoryThatMatchesTheBackend) {
   EXPECT_EQ((*f.numeric_column("n_steps"))[0], 12.0);     // training steps
   EXPECT_EQ((*f.numeric_column("trial_steps"))[0], 5.0);  // time steps of one trial (tiny_config)
   EXPECT_EQ((*f.string_column("rule"))[0], "gd");
+  // train.kernel as asked for, and the kernel that ran: the CPU's for every replica.
+  ASSERT_NE(f.string_column("kernel"), nullptr);
+  EXPECT_EQ(*f.string_column("kernel"), (std::vector<std::string>{"auto", "v2", "auto"}));
+  ASSERT_NE(f.string_column("kernel_used"), nullptr);
+  EXPECT_EQ(*f.string_column("kernel_used"), (std::vector<std::string>{"cpu", "cpu", "cpu"}));
   {  // the log-weight histogram of replica 2 at the last checkpoint counts its nonzero E weights
     h5::File file = h5::File::open_read_only(path);
     h5::Dataset hist = file.open_group("checkpoints").open_group("weights").open_group("n6_i3_o3").open_dataset("logw_hist_e");

@@ -41,6 +41,12 @@ class Backend {
   virtual void download(std::vector<ReplicaModel>& models) = 0;
   // Iteration at which each replica diverged, -1 for replicas still training.
   virtual std::vector<std::int64_t> diverged_steps() const = 0;
+  // The training kernel replica `m` runs with batches of `batch` trials, as recorded in
+  // /replicas/kernel_used: "cpu" on the CPU backend, "v1" or "v2" on the CUDA backend (docs/cuda.md).
+  virtual std::string kernel_of(const ReplicaModel& m, int batch) const {
+    (void)m, (void)batch;
+    return name();
+  }
   // Device memory held for training (0 for host backends).
   virtual std::size_t device_bytes() const { return 0; }
 };

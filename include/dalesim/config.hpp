@@ -43,6 +43,10 @@ enum class SpectrumFrom { none, gaussian, orthogonal, uniform, lognormal, lowran
 enum class Population { all, exc };     // for readout_from and input_to
 enum class InputSign { free, positive };  // sign constraint on W_in
 enum class Precision { f32, f64 };
+// Which CUDA training kernel a replica asks for (train.kernel, docs/cuda.md): the dispatcher's
+// choice from the bucket's shape (auto), the per-step products and kernels (v1), the persistent
+// recurrent loops with W_rec in shared memory (v2), or thread-block clusters (v3, not built).
+enum class CudaKernel { auto_select, v1, v2, v3 };
 
 // A value of a config key: what TOML can hold and the engine uses.
 using Value = std::variant<bool, std::int64_t, double, std::string, std::vector<double>>;
@@ -134,6 +138,7 @@ struct TrainConfig {
   int checkpoint_every = 100;
   DaleMode dale = DaleMode::clamp;
   Precision precision = Precision::f32;
+  CudaKernel kernel = CudaKernel::auto_select;  // CUDA backend only; the CPU backend ignores it
   Rule rule = Rule::gd;      // gd: the optimiser; eg, gd_sign, md: see docs/model.md
   double md_p = 3.0;         // rule md: the p of the p-norm potential (p = 2 is gradient descent)
   double weight_decay = 0;   // gd/gd_sign/md: + lambda w; eg: + lambda sign(w)
@@ -197,6 +202,7 @@ const char* to_string(SpectrumFrom s);
 const char* to_string(Population p);
 const char* to_string(InputSign s);
 const char* to_string(Precision p);
+const char* to_string(CudaKernel k);
 
 // Derives the init/data/noise seeds from `seed` and a stream name (deterministic hash).
 std::uint64_t derive_seed(std::int64_t seed, const char* stream);

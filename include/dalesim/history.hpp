@@ -168,6 +168,7 @@ struct ReplicaRow {
   int n_inputs = 0, n_outputs = 0, n_steps = 0;  // n_steps: time steps T of one trial
   double baseline_loss = 0, chance_accuracy = 0;
   std::vector<std::string> conditions;  // the task's condition names (Task::condition_names)
+  std::string kernel_used;  // the training kernel that ran (Backend::kernel_of); empty: not known
 };
 
 // The output file of a run. Crash-safe: appended rows are held in memory and written at commits

@@ -11,7 +11,9 @@
 #include "cuda/bucket.cuh"
 #include "cuda/cuda_check.hpp"
 #include "cuda/device_buffer.hpp"
+#include "cuda/dispatch.hpp"
 #include "cuda/gemm.cuh"
+#include "cuda/recurrent_v2.cuh"
 #include "cuda/step_kernels.cuh"
 #include "dalesim/backend.hpp"
 #include "dalesim/task.hpp"
@@ -26,9 +28,9 @@ using cuda::MatView;
 using cuda::OutView;
 using cuda::PinnedBuffer;
 
-// (arch, DANN part, n_i, n_i_in, split biases, N, I, O, T, B, entries of a): replicas with equal
-// keys have one parameter layout and run as one strided batch.
-using BucketKey = std::tuple<int, bool, int, int, bool, int, int, int, int, int, std::size_t>;
+// (arch, DANN part, n_i, n_i_in, split biases, N, I, O, T, B, entries of a, train.kernel): replicas
+// with equal keys have one parameter layout and one kernel plan, and run as one strided batch.
+using BucketKey = std::tuple<int, bool, int, int, bool, int, int, int, int, int, std::size_t, int>;
 static_assert(cuda::kCostMetrics == kCostCount, "the metrics row holds every cost");
 
 template <class T>
@@ -41,7 +43,8 @@ DeviceBuffer<T> upload_vector(const std::vector<T>& host, cudaStream_t s) {
 
 class Bucket {
  public:
-  Bucket(const std::vector<int>& members, const std::vector<ReplicaModel>& models, int T, int B, GemmKernel gemm);
+  Bucket(const std::vector<int>& members, const std::vector<ReplicaModel>& models, int T, int B, GemmKernel gemm,
+         const cuda::KernelPlan& plan);
   ~Bucket();
   Bucket(const Bucket&) = delete;
   Bucket& operator=(const Bucket&) = delete;
@@ -70,6 +73,7 @@ class Bucket {
   std::unique_ptr<cuda::Gemm> gemm_;  // after stream_: bound to it
   cudaGraphExec_t graph_ = nullptr;
   cuda::BucketView v_{};
+  cuda::KernelPlan plan_;  // v1 or v2 (dispatch.hpp)
   std::size_t bytes_ = 0;
   // Owners of the device memory that v_ points into.
   DeviceBuffer<float> params_, grad_, m1_, m2_, masks_rec_, masks_in_, masks_out_, col_sign_, leak_, noise_std_;
@@ -88,8 +92,10 @@ class Bucket {
   PinnedBuffer<double> h_metrics_;
 };
 
-Bucket::Bucket(const std::vector<int>& members, const std::vector<ReplicaModel>& models, int T, int B, GemmKernel gemm)
-    : members_(members) {
+Bucket::Bucket(const std::vector<int>& members, const std::vector<ReplicaModel>& models, int T, int B, GemmKernel gemm,
+               const cuda::KernelPlan& plan)
+    : members_(members), plan_(plan) {
+  if (plan_.variant == cuda::Variant::v2) cuda::prepare_recurrent_v2(plan_);
   DALESIM_CUDA_CHECK(cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking));
   gemm_ = std::make_unique<cuda::Gemm>(gemm, stream_);
   const ReplicaModel& first = models[members.front()];
@@ -362,10 +368,14 @@ void Bucket::record(bool need_grad, bool evaluating) {
   cuda::launch_gather_inputs(v, s);
   // u = x W_in^T for every step at once: [TB, I] x [I, N]
   gemm(TB, N, I, {v.x, I, tbi, false}, {v.w_in_eff, I, ni, true}, 0.f, {v.v, N, tbn});
-  for (int t = 0; t < T; ++t) {
-    // u_t += r_{t-1} W^T: [B, N] x [N, N]
-    if (t > 0) gemm(B, N, N, {v.r + (t - 1) * bn, N, tbn, false}, {v.w_eff, N, nn, true}, 1.f, {v.v + t * bn, N, tbn});
-    cuda::launch_forward_step(v, t, s);
+  if (plan_.variant == cuda::Variant::v2) {
+    cuda::launch_forward_loop_v2(v, plan_, s);  // the loop below in one launch, W_rec in shared memory
+  } else {
+    for (int t = 0; t < T; ++t) {
+      // u_t += r_{t-1} W^T: [B, N] x [N, N]
+      if (t > 0) gemm(B, N, N, {v.r + (t - 1) * bn, N, tbn, false}, {v.w_eff, N, nn, true}, 1.f, {v.v + t * bn, N, tbn});
+      cuda::launch_forward_step(v, t, s);
+    }
   }
   // z = r W_out^T: [TB, N] x [N, O]
   gemm(TB, O, N, {v.r, N, tbn, false}, {v.w_out_eff, N, on, true}, 0.f, {v.z, O, tbo});
@@ -376,11 +386,15 @@ void Bucket::record(bool need_grad, bool evaluating) {
   gemm(O, N, TB, {v.e, O, tbo, true}, {v.r, N, tbn, false}, 0.f, {v.grad + v.off_wout, N, P});
   gemm(TB, N, O, {v.e, O, tbo, false}, {v.w_out_eff, N, on, false}, 0.f, {v.dr, N, tbn});
   if (v.any_rate_cost) cuda::launch_rate_cost_grad(v, s);  // dr += 2 c r / (T B N)
-  for (int t = T - 1; t >= 0; --t) {
-    // dr_t += g_{t+1} W: [B, N] x [N, N]
-    if (t < T - 1)
-      gemm(B, N, N, {v.g + (t + 1) * bn, N, tbn, false}, {v.w_eff, N, nn, false}, 1.f, {v.dr + t * bn, N, tbn});
-    cuda::launch_backward_step(v, t, s);
+  if (plan_.variant == cuda::Variant::v2) {
+    cuda::launch_backward_loop_v2(v, plan_, s);  // the loop below in one launch, W_rec in shared memory
+  } else {
+    for (int t = T - 1; t >= 0; --t) {
+      // dr_t += g_{t+1} W: [B, N] x [N, N]
+      if (t < T - 1)
+        gemm(B, N, N, {v.g + (t + 1) * bn, N, tbn, false}, {v.w_eff, N, nn, false}, 1.f, {v.dr + t * bn, N, tbn});
+      cuda::launch_backward_step(v, t, s);
+    }
   }
   // dW_eff = sum_{t>=1} g_t^T r_{t-1}: [N, (T-1)B] x [(T-1)B, N]
   if (T > 1)
@@ -500,6 +514,7 @@ class CudaBackend final : public Backend {
       if (tc.precision != Precision::f32)
         throw ConfigError("train.precision", "\"double\"", "\"float\" on the CUDA backend",
                           "double precision runs on --backend cpu");
+      cuda::plan_kernel(tc.kernel, m.layout.N, m.cfg->task.batch);  // a forced kernel that cannot take the shape
     }
     models_ = &models;
     buckets_.clear();
@@ -543,6 +558,10 @@ class CudaBackend final : public Backend {
     return out;
   }
 
+  std::string kernel_of(const ReplicaModel& m, int batch) const override {
+    return cuda::to_string(cuda::plan_kernel(m.cfg->train.kernel, m.layout.N, batch).variant);
+  }
+
   std::size_t device_bytes() const override {
     std::size_t n = 0;
     for (auto& b : buckets_) n += b->bytes();
@@ -557,11 +576,15 @@ class CudaBackend final : public Backend {
     for (std::size_t r = 0; r < models_->size(); ++r) {
       const ParamLayout& l = (*models_)[r].layout;
       groups[{static_cast<int>(l.arch), l.dann, l[Tensor::W_ei].cols, l[Tensor::U_ei].cols, l.has(Tensor::b_neg), l.N,
-              l.I, l.O, batches[r]->T, batches[r]->B, l[Tensor::a].size()}]
+              l.I, l.O, batches[r]->T, batches[r]->B, l[Tensor::a].size(),
+              static_cast<int>((*models_)[r].cfg->train.kernel)}]
           .push_back(static_cast<int>(r));
     }
-    for (const auto& [key, members] : groups)
-      buckets_.push_back(std::make_unique<Bucket>(members, *models_, std::get<8>(key), std::get<9>(key), gemm_));
+    for (const auto& [key, members] : groups) {
+      const cuda::KernelPlan plan =
+          cuda::plan_kernel(static_cast<CudaKernel>(std::get<11>(key)), std::get<5>(key), std::get<9>(key));
+      buckets_.push_back(std::make_unique<Bucket>(members, *models_, std::get<8>(key), std::get<9>(key), gemm_, plan));
+    }
   }
 
   std::string device_name_;

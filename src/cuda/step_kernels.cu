@@ -7,6 +7,7 @@
 #include "cuda/cuda_check.hpp"
 #include "cuda/launch.cuh"
 #include "cuda/step_kernels.cuh"
+#include "cuda/step_math.cuh"
 #include "dalesim/config.hpp"
 #include "dalesim/history.hpp"
 #include "dalesim/math.hpp"
@@ -106,21 +107,7 @@ __global__ void forward_step_kernel_v1(BucketView v, int t) {
   if (idx >= bn * v.R) return;
   const int r = static_cast<int>(idx / bn);
   const long long k = idx % bn;  // b * N + i
-  const int i = static_cast<int>(k % v.N);
-  const long long base = static_cast<long long>(r) * v.T * bn;
-  const float* p = v.params + static_cast<long long>(r) * v.P;
-  // Effective bias as on the CPU: b (+ b_neg when the biases are split), then added to the drive.
-  const float bias = v.off_bneg >= 0 ? p[v.off_b + i] + p[v.off_bneg + i] : p[v.off_b + i];
-  float drive = v.v[base + t * bn + k] + bias;
-  if (v.noisy[r]) {
-    const CounterRng noise{mix_key(v.noise_seed[r], static_cast<unsigned long long>(*v.iteration)), 0};
-    drive += static_cast<float>(v.noise_std[r * v.N + i] * noise.normal(t * bn + k));
-  }
-  const float a = v.leak[r * v.N + i];
-  const float v_prev = t > 0 ? v.v[base + (t - 1) * bn + k] : 0.f;
-  const float vt = (1.f - a) * v_prev + a * drive;
-  v.v[base + t * bn + k] = vt;
-  v.r[base + t * bn + k] = phi_apply(static_cast<Phi>(v.phi[r]), vt);
+  forward_unit(v, r, t, k, v.v[static_cast<long long>(r) * v.T * bn + t * bn + k]);
 }
 
 // One block per replica: z += b_out, the loss of the batch's form (masked MSE or softmax
@@ -262,12 +249,8 @@ __global__ void backward_step_kernel_v1(BucketView v, int t) {
   if (idx >= bn * v.R) return;
   const int r = static_cast<int>(idx / bn);
   const long long k = idx % bn;
-  const int i = static_cast<int>(k % v.N);
   const long long at = static_cast<long long>(r) * v.T * bn + t * bn + k;
-  const float a = v.leak[r * v.N + i];
-  float dv = phi_grad(static_cast<Phi>(v.phi[r]), v.v[at], v.r[at]) * v.dr[at];
-  if (t < v.T - 1) dv += (1.f - a) / a * v.g[at + bn];
-  v.g[at] = a * dv;
+  v.g[at] = backward_unit(v, r, t, k, v.dr[at]);
 }
 
 // One thread per (replica, unit or output): sums over time and batch in a fixed order.

@@ -119,6 +119,9 @@ inline std::vector<Column> replica_columns(const Sweep& sweep, const std::vector
   str("dale", "how Dale's law is kept during training", [](RR, RC r) { return to_string(r.train.dale); });
   str("phi", "nonlinearity", [](RR, RC r) { return to_string(r.model.phi); });
   str("precision", "arithmetic precision", [](RR, RC r) { return to_string(r.train.precision); });
+  str("kernel", "train.kernel as asked for: auto, v1, v2 or v3", [](RR, RC r) { return to_string(r.train.kernel); });
+  str("kernel_used", "the training kernel that ran: cpu (CPU backend), v1 or v2 (CUDA backend)",
+      [](RR w, RC) { return w.kernel_used; });
   num(Column::f64, "alpha_init", "initial alpha (mix)", "", [](RR, RC r) { return r.model.alpha_init; });
   str("alpha_per", "mix: one alpha per network or per presynaptic neuron", [](RR, RC r) { return to_string(r.model.alpha_per); });
   str("alpha_form", "mix: alpha = sigmoid(a) (sigmoid) or alpha projected onto [0, 1] (clamp)",

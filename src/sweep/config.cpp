@@ -140,6 +140,10 @@ const char* to_string(SpectrumFrom s) {
 const char* to_string(Population p) { return p == Population::all ? "all" : "exc"; }
 const char* to_string(InputSign s) { return s == InputSign::free ? "free" : "positive"; }
 const char* to_string(Precision p) { return p == Precision::f32 ? "float" : "double"; }
+const char* to_string(CudaKernel k) {
+  static const char* names[] = {"auto", "v1", "v2", "v3"};
+  return names[static_cast<int>(k)];
+}
 
 std::uint64_t derive_seed(std::int64_t seed, const char* stream) {
   // FNV-1a over the stream name, mixed with the seed by splitmix64's finaliser.

@@ -238,6 +238,12 @@ std::vector<KeyDef> build_key_defs() {
                        "how W_dale keeps its signs: projection (clamp), or sign x |raw| (abs), sign x relu(raw) (relu)",
                        FIELD(train.dale)));
   k.push_back(enum_key("train.precision", {"float", "double"}, "arithmetic precision", FIELD(train.precision)));
+  k.push_back(enum_key("train.kernel", {"auto", "v1", "v2", "v3"},
+                       "CUDA training kernel: chosen from the bucket's shape (auto), per-step products (v1), "
+                       "persistent recurrent loops with W_rec in shared memory (v2), clusters (v3, not built); "
+                       "a forced kernel that cannot take the shape is an error; ignored by the CPU backend "
+                       "(see docs/cuda.md)",
+                       FIELD(train.kernel)));
   k.push_back(enum_key("train.rule", {"gd", "eg", "gd_sign", "md"},
                        "learning rule of the weights: the optimiser (gd), exponentiated gradient (eg), sign-preserving "
                        "gradient descent (gd_sign), p-norm mirror descent (md); biases and alpha always use the optimiser",

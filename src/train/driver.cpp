@@ -205,6 +205,7 @@ RunResult run_sweep(const Sweep& sweep, const RunOptions& options, std::ostream&
     result.backend_line = "using the CPU: the CUDA backend cannot run this sweep (" + std::string(e.what()) + ")";
     backend->upload(models);
   }
+  for (int r = 0; r < R; ++r) rows[r].kernel_used = backend->kernel_of(models[r], sweep.replicas[r].task.batch);
 
   RunInfo info;
   info.command_line = options.command_line;
