@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Everything to run on a GPU machine, in one go: GPU tests, `dalesim bench`, and the peers.
+# Everything to run on a GPU machine, in one go: GPU tests, `dalesim bench` (every kernel variant),
+# and the peers.
 # Usage (from the project root, after `source .gpu/env.sh`): bench/gpu_checks.sh OUTDIR
 # Expects the bundled binaries in .gpu/ (dalesim, dalesim_gpu_tests, dalesim_tests).
 set -uo pipefail
@@ -12,7 +13,10 @@ export DALESIM_BINARY="$PWD/$bin/dalesim" DALESIM_SOURCE_DIR="$PWD"
 { nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.max.sm --format=csv; git rev-parse HEAD 2>/dev/null; } > "$out/device.txt" 2>&1
 "$bin/dalesim_gpu_tests" --gtest_output=json:"$out/gpu_tests.json" > "$out/gpu_tests.log" 2>&1 || rc=1
 "$bin/dalesim_tests" > "$out/cpu_tests.log" 2>&1 || rc=1
-"$bin/dalesim" bench --backends cpu,cuda,cuda:cublas --cpu-budget 30 --json "$out/bench.json" > "$out/bench.txt" 2> "$out/bench.log" || rc=1
+# Every training kernel forced, with both product kernels (the JSON's "kernel" says what ran; plain
+# `cuda`, the dispatcher's choice, is one of these per shape). v2 rows above its N limit are skipped.
+"$bin/dalesim" bench --backends cpu,cuda:v1,cuda:v2,cuda:cublas:v1,cuda:cublas:v2 --cpu-budget 30 \
+  --json "$out/bench.json" > "$out/bench.txt" 2> "$out/bench.log" || rc=1
 for cfg in 256,128,64,100 64,512,64,100 1024,64,32,50; do
   tag=${cfg//,/_}
   "$bin/dalesim" bench --config "$cfg" --export-peers "$out/peer_$tag.h5" --peer-iterations 10 --peer-backend cuda \

@@ -316,7 +316,7 @@ TEST_F(Cli, BenchRunsTheCpuAndWritesJson) {
   EXPECT_NE(o.output.find("R=3 N=16 B=4 T=6"), std::string::npos) << o.output;
   std::ifstream in(json);
   const std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  EXPECT_NE(text.find("\"backend\": \"cpu\", \"threads\": "), std::string::npos) << text;
+  EXPECT_NE(text.find("\"backend\": \"cpu\", \"kernel\": \"cpu\", \"threads\": "), std::string::npos) << text;
   EXPECT_NE(text.find("\"device\": \"CPU"), std::string::npos) << text;
   // The same-run sgemm reference beside the CPU row, and what the numbers depend on.
   EXPECT_EQ(text.find("\"reference_gflops\": null, \"reference_fraction\": null, \"peak_fraction\": null, \"device_mib\": 0"),
@@ -328,6 +328,13 @@ TEST_F(Cli, BenchRunsTheCpuAndWritesJson) {
   if (std::system("/usr/bin/python3 -c 'import json' >/dev/null 2>&1") == 0)
     EXPECT_EQ(std::system(("/usr/bin/python3 -c 'import json,sys; json.load(open(sys.argv[1]))' " + json).c_str()), 0);
   EXPECT_EQ(run_dalesim("bench --config 3,16,4").code, 2);
+  // A CUDA backend may force the training kernel (skipped here without a device); v3 is not one.
+  const Outcome forced = run_dalesim("bench --config 3,16,4,6 --iterations 1 --backends cpu,cuda:v1,cuda:cublas:v2");
+  ASSERT_EQ(forced.code, 0) << forced.output;
+  EXPECT_NE(forced.output.find("cuda:cublas:v2"), std::string::npos) << forced.output;
+  const Outcome v3 = run_dalesim("bench --config 3,16,4,6 --backends cuda:v3");
+  EXPECT_EQ(v3.code, 2) << v3.output;
+  EXPECT_NE(v3.output.find("cuda[:cublas][:v1|:v2]"), std::string::npos) << v3.output;
   // One CPU run per thread count; the table names them.
   const Outcome two = run_dalesim("bench --config 3,16,4,6 --iterations 1 --backends cpu --threads 1,2");
   ASSERT_EQ(two.code, 0) << two.output;

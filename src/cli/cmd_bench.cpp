@@ -35,9 +35,16 @@ Action add_bench_command(CLI::App& app, const std::string& command_line) {
   auto o = std::make_shared<Opts>();
   CLI::App* cmd = app.add_subcommand("bench", "CPU vs CUDA training throughput on the same work");
   cmd->add_option("--config", o->configs, "R,N,B,T (repeatable); default: the standard set (a small one without a GPU)");
-  cmd->add_option("--backends", o->backends, "backends to run: cpu, cuda, cuda:cublas")
+  cmd->add_option("--backends", o->backends,
+                  "backends to run: cpu, cuda, cuda:cublas; a CUDA one may force the kernel: cuda:v1, cuda:v2, "
+                  "cuda:cublas:v2 (docs/cuda.md)")
       ->delimiter(',')
-      ->check(CLI::IsMember({"cpu", "cuda", "cuda:cublas"}));
+      ->check(CLI::Validator(
+          [](std::string& name) {
+            return valid_bench_backend(name) ? std::string()
+                                             : "not a bench backend: " + name + " (cpu, cuda[:cublas][:v1|:v2])";
+          },
+          "BACKEND"));
   cmd->add_option("--iterations", o->iterations, "timed iterations per run (after warm-up)")->check(CLI::PositiveNumber);
   cmd->add_option("--threads", o->threads, "CPU worker threads, or a list (1,2: one CPU run each; default: all cores)")
       ->delimiter(',')

@@ -97,6 +97,44 @@ std::vector<ReplicaConfig> bench_replicas(const BenchConfig& c) {
 
 namespace {
 
+// A bench backend name split: "cpu" or "cuda", the products and the forced kernel.
+struct BenchBackend {
+  bool ok = false, cpu = false;
+  std::string gemm = "tiled";
+  CudaKernel kernel = CudaKernel::auto_select;
+};
+
+BenchBackend parse_bench_backend(const std::string& name) {
+  BenchBackend b;
+  std::vector<std::string> parts;
+  for (std::size_t start = 0;;) {
+    const std::size_t colon = name.find(':', start);
+    parts.push_back(name.substr(start, colon == std::string::npos ? std::string::npos : colon - start));
+    if (colon == std::string::npos) break;
+    start = colon + 1;
+  }
+  if (parts[0] == "cpu") {
+    b.cpu = true;
+    b.ok = parts.size() == 1;
+    return b;
+  }
+  if (parts[0] != "cuda") return b;
+  bool gemm_seen = false, kernel_seen = false;
+  for (std::size_t k = 1; k < parts.size(); ++k) {
+    if ((parts[k] == "cublas" || parts[k] == "tiled") && !gemm_seen) {
+      b.gemm = parts[k];
+      gemm_seen = true;
+    } else if ((parts[k] == "v1" || parts[k] == "v2") && !kernel_seen) {
+      b.kernel = parts[k] == "v1" ? CudaKernel::v1 : CudaKernel::v2;
+      kernel_seen = true;
+    } else {
+      return b;
+    }
+  }
+  b.ok = true;
+  return b;
+}
+
 // One backend on one config: models, a shared batch, and the backend itself.
 struct BenchRun {
   std::vector<ReplicaConfig> cfgs;
@@ -107,6 +145,8 @@ struct BenchRun {
   std::unique_ptr<Backend> backend;
 
   BenchRun(std::vector<ReplicaConfig> c, const std::string& backend_name, int threads) : cfgs(std::move(c)) {
+    const BenchBackend which = parse_bench_backend(backend_name);
+    for (auto& x : cfgs) x.train.kernel = which.kernel;
     task = make_task(cfgs.front().task, cfgs.front().model.dt);
     models.resize(cfgs.size());
     const int n_threads = threads > 0 ? threads : static_cast<int>(std::thread::hardware_concurrency());
@@ -114,8 +154,8 @@ struct BenchRun {
                  [&](int r) { models[r] = init_replica(cfgs[r], task->n_inputs(), task->n_outputs()); });
     BackendOptions opt;
     opt.n_threads = threads;
-    if (backend_name == "cuda:cublas") opt.cuda_gemm = "cublas";
-    backend = backend_name == "cpu" ? make_cpu_backend(opt) : make_cuda_backend(opt);
+    opt.cuda_gemm = which.gemm;
+    backend = which.cpu ? make_cpu_backend(opt) : make_cuda_backend(opt);
     backend->upload(models);
     batch_of.assign(cfgs.size(), &batch);
   }
@@ -126,6 +166,8 @@ struct BenchRun {
 };
 
 }  // namespace
+
+bool valid_bench_backend(const std::string& name) { return parse_bench_backend(name).ok; }
 
 std::string BenchConfig::label() const {
   return "R=" + std::to_string(R) + " N=" + std::to_string(N) + " B=" + std::to_string(B) + " T=" + std::to_string(T);
@@ -172,8 +214,18 @@ std::vector<BenchRow> run_bench(const BenchOptions& options, std::ostream& log) 
           rows.push_back(row);
           continue;
         }
-        BenchRun run(cfgs, name, threads);
+        std::unique_ptr<BenchRun> made;
+        try {
+          made = std::make_unique<BenchRun>(cfgs, name, threads);
+        } catch (const ConfigError& e) {  // a forced kernel that cannot take this shape
+          row.status = std::string("skipped: ") + e.what();
+          log << " " << row.status << "\n";
+          rows.push_back(row);
+          continue;
+        }
+        BenchRun& run = *made;
         row.device = run.backend->device();
+        row.kernel = run.backend->kernel_of(run.models.front(), config.B);
         std::vector<StepMetrics> first;
         const auto t_warm = Clock::now();
         run.step(0, &first);
@@ -284,7 +336,7 @@ void write_bench_json(const std::vector<BenchRow>& rows, const std::string& comm
   for (size_t k = 0; k < rows.size(); ++k) {
     const BenchRow& r = rows[k];
     out << "    {\"R\": " << r.config.R << ", \"N\": " << r.config.N << ", \"B\": " << r.config.B << ", \"T\": " << r.config.T
-        << ", \"backend\": \"" << r.backend << "\", \"threads\": " << r.threads << ", \"device\": \""
+        << ", \"backend\": \"" << r.backend << "\", \"kernel\": \"" << r.kernel << "\", \"threads\": " << r.threads << ", \"device\": \""
         << json_escape(r.device) << "\", \"status\": \"" << json_escape(r.status) << "\", \"iterations\": " << r.iterations
         << ", \"seconds_per_iter\": " << json_number(r.seconds_per_iter) << ", \"seq_steps_per_s\": " << json_number(r.seq_steps_per_s)
         << ", \"gflops\": " << json_number(r.gflops) << ", \"reference_gflops\": " << json_number(r.reference_gflops)

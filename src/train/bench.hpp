@@ -17,7 +17,9 @@ struct BenchConfig {
 
 struct BenchOptions {
   std::vector<BenchConfig> configs;
-  std::vector<std::string> backends;   // "cpu", "cuda" (and "cuda:cublas" for the cuBLAS products)
+  // "cpu", "cuda", with optional suffixes: ":cublas" (the cuBLAS products) and ":v1" / ":v2" (the
+  // training kernel forced, docs/cuda.md), e.g. "cuda:cublas:v2"; plain "cuda" takes the dispatcher's.
+  std::vector<std::string> backends;
   int iterations = 5;                  // timed iterations per run (after warm-up)
   std::vector<int> threads{0};         // CPU worker threads, one CPU run per entry (0: all cores)
   double cpu_budget_s = 60;            // skip CPU runs expected to take longer than this
@@ -26,6 +28,7 @@ struct BenchOptions {
 struct BenchRow {
   BenchConfig config;
   std::string backend, device, status;  // status: "ok", "skipped: ..."
+  std::string kernel;                   // the training kernel that ran: cpu, v1, v2
   int iterations = 0;
   int threads = 0;  // CPU worker threads used (min of the option and R); 0 on the GPU
   // NaN until measured (skipped rows keep them NaN; JSON writes null).
@@ -65,6 +68,9 @@ std::vector<ReplicaConfig> bench_replicas(const BenchConfig& c);
 // data stream, so batch generation is not what is timed), validates the CUDA losses against the
 // CPU's on the first iteration, warms up, then times. Progress lines go to `log`.
 std::vector<BenchRow> run_bench(const BenchOptions& options, std::ostream& log);
+
+// Whether `name` is a backend run_bench knows (see BenchOptions::backends).
+bool valid_bench_backend(const std::string& name);
 
 void print_bench_table(const std::vector<BenchRow>& rows, std::ostream& out);
 void write_bench_json(const std::vector<BenchRow>& rows, const std::string& command, std::ostream& out);
