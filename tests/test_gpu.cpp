@@ -313,8 +313,13 @@ TEST_F(Gpu, V2EqualsV1BitwiseWithTiledProducts) {
     const auto cfgs = replicas(33, true, Optim::adam, Archs::all, Rule::eg, 1e-3, true);
     const RunOut a = run_backend("cuda", "tiled", with_kernel(cfgs, CudaKernel::v1, batch), 4);
     const RunOut b = run_backend("cuda", "tiled", with_kernel(cfgs, CudaKernel::v2, batch), 4);
+    // Both kernels in one sweep (one bucket per shape and kernel): each replica as in its own run.
+    std::vector<ReplicaConfig> mixed = with_kernel(cfgs, CudaKernel::v1, batch);
+    for (size_t r = 0; r < mixed.size(); r += 2) mixed[r].train.kernel = r % 4 ? CudaKernel::v2 : CudaKernel::auto_select;
+    const RunOut m = run_backend("cuda", "tiled", mixed, 4);
     for (size_t r = 0; r < cfgs.size(); ++r) {
       EXPECT_EQ(a.models[r].params, b.models[r].params) << "batch " << batch << " replica " << r;
+      EXPECT_EQ(m.models[r].params, a.models[r].params) << "both kernels in one sweep, batch " << batch << " replica " << r;
       for (size_t s = 0; s < a.metrics.size(); ++s) {
         EXPECT_EQ(a.metrics[s][r].loss, b.metrics[s][r].loss) << "batch " << batch << " replica " << r;
         EXPECT_EQ(a.metrics[s][r].grad_norm, b.metrics[s][r].grad_norm) << "batch " << batch << " replica " << r;

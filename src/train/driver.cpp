@@ -226,6 +226,13 @@ RunResult run_sweep(const Sweep& sweep, const RunOptions& options, std::ostream&
   log << "\n";
   if (options.verbose) {
     if (!result.backend_detail.empty()) log << "  " << result.backend_detail << "\n";
+    if (backend->name() != "cpu") {  // the CUDA training kernels (docs/cuda.md), as /replicas/kernel_used
+      std::map<std::string, std::size_t> kernels;
+      for (const ReplicaRow& row : rows) ++kernels[row.kernel_used];
+      log << "  training kernels:";
+      for (const auto& [name, n] : kernels) log << " " << name << " for " << count(n, "replica", "replicas") << ";";
+      log << "\n";
+    }
     log << "  " << count(plan.tasks.size(), "sequence", "different sequences")
         << " of training trials (replicas with the same task settings and data seed share one)\n";
   }
