@@ -116,6 +116,207 @@ def early_signal(run, by=None, first_rows=5, tolerance=1e-3):
     return pd.DataFrame(rows, columns=[*by, "n", "n_agree", "frac_agree", "frac_agree_lo", "frac_agree_hi"])
 
 
+ACTIVITY_METRICS = ("act_corr_e", "act_corr_i", "act_sparseness", "act_ei_balance")
+
+
+def outcome_of(final):
+    """"low" (final alpha <= 0.1), "high" (>= 0.9) or "middle"; NaN stays NaN."""
+    final = pd.Series(final)
+    out = pd.Series(np.where(final <= stats.LOW_ALPHA, "low", np.where(final >= stats.HIGH_ALPHA, "high", "middle")),
+                    index=final.index, dtype=object)
+    out[~np.isfinite(final.astype(float))] = np.nan
+    return out
+
+
+def final_frame(run, by=None, metrics=()):
+    """One row per replica: the factors in `by`, seed, the final value of each metric present (last
+    finite row), and, where alpha was recorded, initial / final alpha and the outcome."""
+    by = [c for c in (run.factors if by is None else by) if c in run.replicas]
+    cols = [*by, *[c for c in ("seed", "baseline_loss") if c in run.replicas and c not in by]]
+    frame = run.replicas[cols].copy()
+    for m in metrics:
+        if run.has_metric(m):
+            frame[m] = run.final(m).reindex(frame.index).values
+    if run.has_metric("alpha"):
+        change = stats.alpha_change(run).reindex(frame.index)
+        frame["alpha_initial"] = change["initial"].values
+        frame["alpha_final"] = change["final"].values
+        frame["outcome"] = outcome_of(frame["alpha_final"]).values
+    return frame
+
+
+def learned(frame, metric="eval_loss", margin=0.1):
+    """Per row: True where the final `metric` is at least `margin` below the task's baseline loss
+    (the loss of the best constant output)."""
+    return frame[metric] <= (1 - margin) * frame["baseline_loss"]
+
+
+def compact_outcomes(run, by=None, metric="eval_loss"):
+    """Per condition one row: n; the counts of replicas ending low / middle / high; the fraction
+    high with its Wilson 95% interval; the median final alpha; the median final `metric` and how
+    many replicas learned the task (final `metric` at least 10% below the baseline loss)."""
+    by = [c for c in (run.factors if by is None else by) if c in run.replicas]
+    frame = final_frame(run, by, [metric])
+    frame = frame[frame["outcome"].notna()]
+    rows = []
+    groups = frame.groupby(by[0] if len(by) == 1 else by, sort=True) if by else [((), frame)]
+    for key, g in groups:
+        key = key if isinstance(key, tuple) else (key,)
+        n = len(g)
+        k = {side: int((g["outcome"] == side).sum()) for side in ("low", "middle", "high")}
+        lo, hi = wilson(k["high"], n)
+        n_learned = int(learned(g, metric).sum()) if metric in g else 0
+        rows.append([*key, n, k["low"], k["middle"], k["high"], k["high"] / n if n else np.nan, lo, hi,
+                     float(g["alpha_final"].median()), float(g[metric].median()) if metric in g else np.nan,
+                     n_learned])
+    return pd.DataFrame(rows, columns=[*by, "n", "n_low", "n_middle", "n_high", "frac_high", "frac_high_lo",
+                                       "frac_high_hi", "median_final_alpha", f"median_{metric}", "n_learned"])
+
+
+def paired_fixed_alpha(run, by=None, metric="eval_loss", low=0.0, high=1.0):
+    """The fixed-alpha scan's paired test: replicas of one seed share their initial weights, so per
+    condition (the factors other than alpha_init) each seed gives a pair (alpha = `low`, alpha =
+    `high`). Per condition: n pairs, in how many the Dale end (`high`) reached the lower final
+    `metric`, the sign test p-value and the median difference high - low."""
+    by = [c for c in (run.factors if by is None else by) if c != "alpha_init" and c in run.replicas]
+    frame = final_frame(run, [*by, "alpha_init"], [metric])
+    rows = []
+    groups = frame.groupby(by[0] if len(by) == 1 else by, sort=True) if by else [((), frame)]
+    for key, g in groups:
+        key = key if isinstance(key, tuple) else (key,)
+        a = g[np.isclose(g["alpha_init"].astype(float), low)].set_index("seed")[metric]
+        b = g[np.isclose(g["alpha_init"].astype(float), high)].set_index("seed")[metric]
+        both = a.index.intersection(b.index)
+        d = (b.loc[both] - a.loc[both]).astype(float)
+        d = d[np.isfinite(d)]
+        better, worse = int((d < 0).sum()), int((d > 0).sum())
+        rows.append([*key, len(d), better, worse, stats.sign_test(better, worse),
+                     float(d.median()) if len(d) else np.nan])
+    return pd.DataFrame(rows, columns=[*by, "n_pairs", "n_dale_better", "n_dale_worse", "sign_test_p",
+                                       f"median_{metric}_dale_minus_free"])
+
+
+def decided_by(run, by=None, steps=(100, 250, 500, 1000)):
+    """How early is trained alpha decided? Among the replicas that ended low or high: per condition
+    and step s, the fraction whose alpha at the last logged step <= s had already moved from its
+    initial value in the direction of its end (Wilson 95% interval)."""
+    by = [c for c in (run.factors if by is None else by) if c in run.replicas]
+    frame = final_frame(run, by)
+    frame = frame[frame["outcome"].isin(["low", "high"])]
+    da = run.metric("alpha")
+    logged = da["step"].values
+    values = pd.DataFrame(da.values, index=logged, columns=da["replica"].values)
+    rows = []
+    groups = frame.groupby(by[0] if len(by) == 1 else by, sort=True) if by else [((), frame)]
+    for key, g in groups:
+        key = key if isinstance(key, tuple) else (key,)
+        for s in steps:
+            at = logged[logged <= s]
+            if not at.size:
+                continue
+            now = values.loc[at[-1], g.index.values].values.astype(float)
+            toward = np.sign(now - g["alpha_initial"].values) == np.sign(g["alpha_final"].values - g["alpha_initial"].values)
+            k, n = int(toward.sum()), len(g)
+            lo, hi = wilson(k, n)
+            rows.append([*key, int(s), n, k, k / n if n else np.nan, lo, hi])
+    return pd.DataFrame(rows, columns=[*by, "step", "n", "n_toward_end", "frac", "frac_lo", "frac_hi"])
+
+
+def medians_by(frame, by, metrics):
+    """Per group of `by`: n and the median of each metric (the rows with a finite value)."""
+    rows = []
+    for key, g in frame.groupby(by[0] if len(by) == 1 else by, sort=True):
+        key = key if isinstance(key, tuple) else (key,)
+        rows.append([*key, len(g), *[float(np.nanmedian(g[m])) if m in g and np.isfinite(g[m]).any() else np.nan
+                                     for m in metrics]])
+    return pd.DataFrame(rows, columns=[*by, "n", *[f"median_{m}" for m in metrics]])
+
+
+def winners_activity(run, by=None, metrics=("eval_loss", *ACTIVITY_METRICS)):
+    """Per condition and outcome (trained alpha ended low / middle / high): n and the medians of
+    the final held-out loss and the activity diagnostics of those replicas."""
+    by = [c for c in (run.factors if by is None else by) if c in run.replicas]
+    frame = final_frame(run, by, metrics)
+    frame = frame[frame["outcome"].notna()]
+    return medians_by(frame, [*by, "outcome"], [m for m in metrics if m in frame])
+
+
+def alpha_trajectories_figure(run, by, title, max_panels=12):
+    """Alpha against the training step, one line per replica coloured by where it ended (low /
+    middle / high), one panel per condition; past `max_panels` conditions, those with the most
+    replicas ending at 0 or 1."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    by = [c for c in by if c in run.replicas]
+    frame = final_frame(run, by)
+    da = run.metric("alpha")
+    steps = da["step"].values
+    values = pd.DataFrame(da.values, index=steps, columns=da["replica"].values)
+    groups = list(frame.groupby(by[0] if len(by) == 1 else by, sort=True)) if by else [((), frame)]
+    shown = "every condition"
+    if len(groups) > max_panels:  # the conditions with the most replicas at an end, in sweep order
+        ends = [int(g["outcome"].isin(["low", "high"]).sum()) for _, g in groups]
+        keep = sorted(sorted(range(len(groups)), key=lambda i: -ends[i])[:max_panels])
+        groups = [groups[i] for i in keep]
+        shown = f"the {max_panels} conditions with the most replicas at an end"
+    cols = min(4, len(groups))
+    rows = int(math.ceil(len(groups) / cols))
+    fig, axes = plt.subplots(rows, cols, figsize=(3.1 * cols, 2.5 * rows), dpi=110, squeeze=False, sharey=True)
+    colours = {"low": "#b2182b", "middle": "#7f7f7f", "high": "#2166ac"}
+    for ax, (key, g) in zip(axes.flat, groups):
+        key = key if isinstance(key, tuple) else (key,)
+        for r, outcome in zip(g.index, g["outcome"]):
+            ax.plot(steps, values[r].values, color=colours.get(outcome, "black"), linewidth=0.8, alpha=0.8)
+        counts = ", ".join(f"{side} {int((g['outcome'] == side).sum())}" for side in ("low", "middle", "high"))
+        ax.set_title("\n".join(f"{c}={v}" for c, v in zip(by, key)) + f"\n({counts})", fontsize=7)
+        ax.set_ylim(-0.02, 1.02)
+        ax.tick_params(labelsize=7)
+    for ax in axes.flat[len(groups):]:
+        ax.axis("off")
+    for ax in axes[-1]:
+        ax.set_xlabel("step", fontsize=7)
+    for ax in axes[:, 0]:
+        ax.set_ylabel("alpha", fontsize=7)
+    fig.suptitle(f"{title}: trained alpha per replica (red ends <= 0.1, blue >= 0.9); {shown}", fontsize=9)
+    fig.tight_layout()
+    return fig
+
+
+def fixed_alpha_panels(run, by, metric, title):
+    """The fixed-alpha scan, one panel per condition: each replica's final `metric` against alpha
+    (points), the median per alpha (line), the lines of one seed joined faintly (the pairs)."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    by = [c for c in by if c != "alpha_init" and c in run.replicas]
+    frame = final_frame(run, [*by, "alpha_init"], [metric])
+    groups = list(frame.groupby(by[0] if len(by) == 1 else by, sort=True)) if by else [((), frame)]
+    cols = min(4, len(groups))
+    rows = int(math.ceil(len(groups) / cols))
+    fig, axes = plt.subplots(rows, cols, figsize=(3.2 * cols, 2.7 * rows), dpi=110, squeeze=False)
+    for ax, (key, g) in zip(axes.flat, groups):
+        key = key if isinstance(key, tuple) else (key,)
+        for _, one in g.groupby("seed"):
+            one = one.sort_values("alpha_init")
+            ax.plot(one["alpha_init"], one[metric], color="#9ecae1", linewidth=0.6)
+        ax.scatter(g["alpha_init"], g[metric], s=9, color="#3182bd", zorder=3)
+        med = g.groupby("alpha_init")[metric].median()
+        ax.plot(med.index, med.values, color="black", marker="o", markersize=3, linewidth=1.4, zorder=4)
+        if "baseline_loss" in g and metric.endswith("loss"):
+            ax.axhline(float(g["baseline_loss"].median()), color="#b2182b", linestyle="--", linewidth=0.8)
+        ax.set_title(", ".join(f"{c}={v}" for c, v in zip(by, key)) + f" (n={g['seed'].nunique()} seeds)", fontsize=8)
+        ax.set_xlabel("alpha (fixed; 0 free, 1 Dale)", fontsize=7)
+        ax.set_ylabel(f"final {metric}", fontsize=7)
+        ax.tick_params(labelsize=7)
+    for ax in axes.flat[len(groups):]:
+        ax.axis("off")
+    fig.suptitle(f"{title}: points are replicas, thin lines join one seed, black the median; "
+                 "dashed: baseline (constant output)", fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
 def _markdown(df, floats="{:.3g}"):
     if df.empty:
         return "(no rows)\n"
@@ -189,9 +390,13 @@ def fixed_alpha_figure(table, replicas, by, metric, title):
 
 
 def write_study(paths, outdir, by=None):
-    """For each file: the outcome table (and figure) when alpha was trained, the fixed-alpha scan
-    when it was not, the early-signal table when alpha_grad was recorded. Returns the markdown."""
+    """For each file: when alpha was trained, the compact outcome table, the full one (and their
+    figures: outcome bars, alpha trajectories), how early alpha was decided, the early-gradient
+    table and the activity of the replicas by outcome; when it was fixed, the scan, its paired
+    test (alpha 1 against alpha 0, seed by seed), the activity by alpha and their figures. Writes
+    DIR/study.md and returns its markdown."""
     from .loading import load
+    import matplotlib.pyplot as plt
     os.makedirs(outdir, exist_ok=True)
     parts = []
     for path in paths:
@@ -200,24 +405,47 @@ def write_study(paths, outdir, by=None):
         factors = list(run.factors if by is None else by)
         parts.append(f"## {stem}\n\n{run.n_replicas} replicas, factors: {', '.join(factors) or 'none'}\n")
         fixed = "lr_alpha" in run.replicas and bool((run.replicas["lr_alpha"] == 0).all())
+        metric = "eval_loss" if run.has_metric("eval_loss") else "loss"
+        activity = [m for m in ACTIVITY_METRICS if run.has_metric(m)]
         if fixed:
-            metric = "eval_loss" if run.has_metric("eval_loss") else "loss"
             table = fixed_alpha_scan(run, factors, metric)
             parts.append(f"Alpha fixed (lr_alpha = 0); final {metric} per alpha ({stats.INTERVAL_TEXT}); "
                          "`best` marks the lowest mean per condition.\n\n" + _markdown(table))
+            parts.append(f"Paired by seed (the same initial weights and batches): in how many seeds the Dale "
+                         f"end (alpha = 1) reached a lower final {metric} than the free end (alpha = 0); "
+                         "two-sided sign test.\n\n" + _markdown(paired_fixed_alpha(run, factors, metric)))
+            if "accuracy" != metric and run.has_metric("eval_accuracy"):
+                acc = fixed_alpha_scan(run, factors, "eval_accuracy")
+                parts.append("Final held-out accuracy per alpha (classification tasks).\n\n"
+                             + _markdown(acc[acc["n"] > 0].dropna(subset=["mean"])))
+            if activity:
+                frame = final_frame(run, [*factors], activity)
+                rest = [f for f in factors if f != "alpha_init"]
+                parts.append("Activity on the held-out probe batch at the end, median per alpha.\n\n"
+                             + _markdown(medians_by(frame, [*rest, "alpha_init"], activity)))
             rest = [f for f in factors if f != "alpha_init"]
             fig = fixed_alpha_figure(table, fixed_alpha_replicas(run, factors, metric), rest, metric, stem)
             fig.savefig(os.path.join(outdir, f"{stem}_fixed_alpha.png"))
+            fig = fixed_alpha_panels(run, factors, metric, stem)
+            fig.savefig(os.path.join(outdir, f"{stem}_fixed_alpha_panels.png"))
         else:
+            parts.append("Where trained alpha ended (low <= 0.1 < middle < 0.9 <= high), per condition; "
+                         f"`n_learned`: replicas whose final {metric} is at least 10% below the task's "
+                         "baseline.\n\n" + _markdown(compact_outcomes(run, factors, metric)))
             table = outcome_fractions(run, factors)
-            parts.append("Where trained alpha ended, per replica (fractions with Wilson 95% intervals).\n\n"
-                         + _markdown(table))
+            parts.append("The same, with both fractions and their Wilson 95% intervals.\n\n" + _markdown(table))
             fig = outcome_figure(table, factors, stem)
             fig.savefig(os.path.join(outdir, f"{stem}_outcomes.png"))
+            fig = alpha_trajectories_figure(run, factors, stem)
+            fig.savefig(os.path.join(outdir, f"{stem}_alpha_trajectories.png"))
+            parts.append("How early was it decided? Among replicas that ended low or high, the fraction "
+                         "whose alpha had already moved toward its end by each step.\n\n"
+                         + _markdown(decided_by(run, factors)))
             if run.has_metric("alpha_grad"):
                 parts.append("Does the mean gradient of alpha over the first 5 logged steps predict the "
                              "sign of its change?\n\n" + _markdown(early_signal(run, factors)))
-        import matplotlib.pyplot as plt
+            parts.append(f"Final {metric} and activity (held-out probe batch) by where alpha ended, medians."
+                         "\n\n" + _markdown(winners_activity(run, factors, (metric, *activity))))
         plt.close("all")
     text = "# Alpha study tables\n\n" + "\n".join(parts)
     with open(os.path.join(outdir, "study.md"), "w") as f:

@@ -560,6 +560,80 @@ class StudyTest(unittest.TestCase):
         best = table[table["best"]]["alpha_init"].tolist()
         self.assertEqual(best, [min(means, key=means.get)])
 
+    def read_final(self, path, *metrics):
+        """Per replica, from the file with h5py: seed, alpha_init, lr_alpha, baseline_loss, the
+        first and last finite alpha, and the last finite value of each checkpoint metric."""
+        with h5py.File(path, "r") as f:
+            out = {k: f[f"replicas/{k}"][:] for k in ("seed", "alpha_init", "lr_alpha", "baseline_loss")}
+            alpha = f["history/alpha"][:]
+            out["alpha0"], out["alpha"] = alpha[0], self.last_finite(alpha)
+            out["alpha_steps"], out["alpha_all"] = f["history/step"][:], alpha
+            for m in metrics:
+                out[m] = self.last_finite(f[f"checkpoints/{m}"][:])
+        return out
+
+    def test_compact_outcomes_count_ends_and_learners(self):
+        from dalesim_analysis.study import compact_outcomes
+        d = self.read_final(self.TRAINED, "eval_loss")
+        table = compact_outcomes(da.load(self.TRAINED), ["lr_alpha"])
+        self.assertEqual(len(table), len(set(d["lr_alpha"])))
+        for _, row in table.iterrows():
+            keep = d["lr_alpha"] == row["lr_alpha"]
+            a = d["alpha"][keep]
+            self.assertEqual(row["n"], keep.sum())
+            self.assertEqual(row["n_low"], int((a <= 0.1).sum()))
+            self.assertEqual(row["n_high"], int((a >= 0.9).sum()))
+            self.assertEqual(row["n_low"] + row["n_middle"] + row["n_high"], row["n"])
+            self.assertAlmostEqual(row["median_eval_loss"], float(np.median(d["eval_loss"][keep])), places=12)
+            self.assertEqual(row["n_learned"], int((d["eval_loss"][keep] <= 0.9 * d["baseline_loss"][keep]).sum()))
+            self.assertTrue(0 <= row["frac_high_lo"] <= row["frac_high"] <= row["frac_high_hi"] <= 1)
+
+    def test_paired_fixed_alpha_pairs_seeds(self):
+        from dalesim_analysis.study import paired_fixed_alpha
+        d = self.read_final(self.FIXED, "eval_loss")
+        table = paired_fixed_alpha(da.load(self.FIXED), [])
+        self.assertEqual(len(table), 1)
+        row = table.iloc[0]
+        diffs = []
+        for seed in sorted(set(d["seed"])):
+            dale = d["eval_loss"][(d["seed"] == seed) & (d["alpha_init"] == 1.0)]
+            free = d["eval_loss"][(d["seed"] == seed) & (d["alpha_init"] == 0.0)]
+            self.assertEqual((len(dale), len(free)), (1, 1))
+            diffs.append(dale[0] - free[0])
+        diffs = np.array(diffs)
+        self.assertEqual(row["n_pairs"], len(diffs))
+        self.assertEqual(row["n_dale_better"], int((diffs < 0).sum()))
+        self.assertEqual(row["n_dale_worse"], int((diffs > 0).sum()))
+        self.assertAlmostEqual(row["median_eval_loss_dale_minus_free"], float(np.median(diffs)), places=12)
+        # Two pairs all one way: the exact two-sided sign test gives 2 * (1/2)^2 = 0.5.
+        if row["n_dale_better"] + row["n_dale_worse"] == 2 and 0 in (row["n_dale_better"], row["n_dale_worse"]):
+            self.assertAlmostEqual(row["sign_test_p"], 0.5, places=12)
+
+    def test_decided_by_follows_each_replica(self):
+        from dalesim_analysis.study import decided_by
+        d = self.read_final(self.TRAINED)
+        table = decided_by(da.load(self.TRAINED), ["lr_alpha"], steps=(10, 30))
+        ends = (d["alpha"] <= 0.1) | (d["alpha"] >= 0.9)
+        self.assertTrue(ends.any(), "the fixture has replicas at an end")
+        for _, row in table.iterrows():
+            keep = ends & (d["lr_alpha"] == row["lr_alpha"])
+            at = np.flatnonzero(d["alpha_steps"] <= row["step"])[-1]
+            now = d["alpha_all"][at][keep]
+            toward = np.sign(now - d["alpha0"][keep]) == np.sign(d["alpha"][keep] - d["alpha0"][keep])
+            self.assertEqual(row["n"], keep.sum())
+            self.assertEqual(row["n_toward_end"], int(toward.sum()))
+
+    def test_winners_activity_medians_per_outcome(self):
+        from dalesim_analysis.study import winners_activity
+        d = self.read_final(self.TRAINED, "eval_loss", "act_corr_e")
+        table = winners_activity(da.load(self.TRAINED), ["lr_alpha"], ("eval_loss", "act_corr_e"))
+        outcome = np.where(d["alpha"] <= 0.1, "low", np.where(d["alpha"] >= 0.9, "high", "middle"))
+        self.assertEqual(int(table["n"].sum()), len(d["alpha"]))
+        for _, row in table.iterrows():
+            keep = (d["lr_alpha"] == row["lr_alpha"]) & (outcome == row["outcome"])
+            self.assertEqual(row["n"], keep.sum())
+            self.assertAlmostEqual(row["median_act_corr_e"], float(np.nanmedian(d["act_corr_e"][keep])), places=12)
+
     def test_study_command_writes_tables_and_figures(self):
         out = tempfile.mkdtemp()
         try:
@@ -571,7 +645,10 @@ class StudyTest(unittest.TestCase):
                 text = f.read()
             self.assertIn("## study_trained", text)
             self.assertIn("## study_fixed", text)
-            for png in ("study_trained_outcomes.png", "study_fixed_fixed_alpha.png"):
+            self.assertIn("Paired by seed", text)
+            self.assertIn("How early was it decided?", text)
+            for png in ("study_trained_outcomes.png", "study_trained_alpha_trajectories.png",
+                        "study_fixed_fixed_alpha.png", "study_fixed_fixed_alpha_panels.png"):
                 with open(os.path.join(out, png), "rb") as f:
                     self.assertEqual(f.read(8), b"\x89PNG\r\n\x1a\n")
             bad = subprocess.run([sys.executable, "-m", "dalesim_analysis", "study", os.path.join(out, "none.h5"),
