@@ -451,3 +451,70 @@ def write_study(paths, outdir, by=None):
     with open(os.path.join(outdir, "study.md"), "w") as f:
         f.write(text)
     return text
+
+
+def pick_winners(run, where, metric="eval_loss"):
+    """Among the replicas matching `where` ({column: value} of /replicas), the one with the lowest
+    final `metric` of those whose trained alpha ended high and of those that ended low: a dict
+    {"high": id, "low": id} (an outcome no replica reached is left out)."""
+    frame = final_frame(run, list(where), [metric])
+    for column, value in where.items():
+        if column not in frame:
+            raise KeyError(f"{run.path}: no /replicas column {column!r}")
+        frame = frame[frame[column].astype(str) == str(value)]
+    out = {}
+    for side in ("high", "low"):
+        mine = frame[(frame["outcome"] == side) & np.isfinite(frame[metric])]
+        if len(mine):
+            out[side] = int(mine[metric].idxmin())
+    return out
+
+
+def fixed_point_summary(path):
+    """One fixed-point file (dalesim fixedpoints): how many fixed points, how many stable, the
+    largest real part of any eigenvalue of the stable ones' Jacobians (the slowest decay, 1/ms),
+    the median Henrici departure from normality, and how many starts converged."""
+    import h5py
+    with h5py.File(path, "r") as f:
+        stable = f["stable"][()].astype(bool)
+        real = f["eigenvalue_real"][()]
+        henrici = f["henrici"][()]
+        count = f["count"][()]
+    slowest = float(real[stable].max()) if stable.any() else np.nan
+    return {"n_fixed_points": int(stable.size), "n_stable": int(stable.sum()),
+            "slowest_stable_eigenvalue": slowest,
+            "median_henrici": float(np.median(henrici)) if henrici.size else np.nan,
+            "starts_converged": int(count.sum()) if count.size else 0}
+
+
+def winners_fixed_points(path, where, inputs, outdir, binary="dalesim", metric="eval_loss"):
+    """The fixed points of the best replica ending at alpha >= 0.9 and of the best ending <= 0.1
+    (pick_winners) under each constant input of `inputs` ({name: [x1, ..., xI]}), found by
+    `binary fixedpoints` and written to DIR/fp_<outcome>_<name>.h5; returns the summary table (one
+    row per replica and input) and writes it to DIR/fixed_points.md."""
+    import subprocess
+    from .loading import load
+    run = load(path)
+    os.makedirs(outdir, exist_ok=True)
+    winners = pick_winners(run, where, metric)
+    final = final_frame(run, [], [metric])
+    rows = []
+    for side, replica in winners.items():
+        for name, x in inputs.items():
+            fp = os.path.join(outdir, f"fp_{side}_{name}.h5")
+            cmd = [binary, "fixedpoints", path, "--replica", str(replica), "--input", ",".join(repr(float(v)) for v in x),
+                   "--seed", "0", "-o", fp, "--force"]
+            done = subprocess.run(cmd, capture_output=True, text=True)
+            if done.returncode != 0:
+                raise ValueError(f"{' '.join(cmd)}: {done.stderr.strip()}")
+            rows.append({"outcome": side, "replica": replica, "final_alpha": float(final.loc[replica, "alpha_final"]),
+                         metric: float(final.loc[replica, metric]), "input": name, **fixed_point_summary(fp)})
+    table = pd.DataFrame(rows)
+    where_text = ", ".join(f"{k}={v}" for k, v in where.items())
+    with open(os.path.join(outdir, "fixed_points.md"), "w") as f:
+        f.write(f"# Fixed points of the winners ({os.path.basename(path)}: {where_text})\n\n"
+                "Per replica (the lowest final held-out loss among those whose alpha ended >= 0.9, and "
+                "among those ending <= 0.1) and constant input: the fixed points found, the stable ones, "
+                "the slowest stable eigenvalue (1/ms) and the median Henrici departure from normality.\n\n"
+                + _markdown(table))
+    return table

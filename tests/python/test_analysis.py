@@ -634,6 +634,47 @@ class StudyTest(unittest.TestCase):
             self.assertEqual(row["n"], keep.sum())
             self.assertAlmostEqual(row["median_act_corr_e"], float(np.nanmedian(d["act_corr_e"][keep])), places=12)
 
+    def test_winners_are_the_best_replica_at_each_end(self):
+        from dalesim_analysis.study import pick_winners
+        d = self.read_final(self.TRAINED, "eval_loss")
+        for lr in sorted(set(d["lr_alpha"])):
+            winners = pick_winners(da.load(self.TRAINED), {"lr_alpha": lr})
+            for side, keep in (("high", d["alpha"] >= 0.9), ("low", d["alpha"] <= 0.1)):
+                keep = keep & (d["lr_alpha"] == lr)
+                if not keep.any():
+                    self.assertNotIn(side, winners)
+                    continue
+                ids = np.flatnonzero(keep)
+                self.assertEqual(winners[side], int(ids[np.argmin(d["eval_loss"][ids])]))
+
+    def test_study_fixedpoints_command_summarises_each_file(self):
+        if not os.path.exists(BINARY):
+            self.skipTest(f"no binary {BINARY}")
+        out = tempfile.mkdtemp()
+        try:
+            env = dict(os.environ, PYTHONPATH=os.path.join(SOURCE_DIR, "analysis"))
+            p = subprocess.run([sys.executable, "-m", "dalesim_analysis", "study-fixedpoints", self.TRAINED,
+                                "--where", "lr_alpha=0.5", "--binary", BINARY, "-o", out],
+                               env=env, capture_output=True, text=True, timeout=120)
+            self.assertEqual(p.returncode, 0, p.stderr)
+            files = sorted(f for f in os.listdir(out) if f.startswith("fp_"))
+            self.assertTrue(files)
+            from dalesim_analysis.study import fixed_point_summary
+            for name in files:
+                with h5py.File(os.path.join(out, name), "r") as f:
+                    stable = f["stable"][()].astype(bool)
+                    real = f["eigenvalue_real"][()]
+                s = fixed_point_summary(os.path.join(out, name))
+                self.assertEqual(s["n_fixed_points"], len(stable))
+                self.assertEqual(s["n_stable"], int(stable.sum()))
+                if stable.any():
+                    self.assertLess(s["slowest_stable_eigenvalue"], 0.0)  # stable: every real part < 0
+                    self.assertEqual(s["slowest_stable_eigenvalue"], float(real[stable].max()))
+            with open(os.path.join(out, "fixed_points.md")) as f:
+                self.assertIn("lr_alpha=0.5", f.read())
+        finally:
+            shutil.rmtree(out)
+
     def test_study_command_writes_tables_and_figures(self):
         out = tempfile.mkdtemp()
         try:
