@@ -77,17 +77,18 @@ def fixed_alpha_replicas(run, by=None, metric="eval_loss"):
 def fixed_alpha_scan(run, by=None, metric="eval_loss"):
     """Per condition (the factors in `by` other than alpha_init) and alpha: the final held-out
     `metric` over the replicas (mean, honest interval, n, min, max), and per condition the alpha
-    with the lowest mean (`best`). For sweeps that train with lr_alpha = 0 on a grid of
-    model.alpha_init (data/sweeps/study/fixed_alpha.toml)."""
+    with the lowest mean (`best`; the highest for an accuracy). For sweeps that train with
+    lr_alpha = 0 on a grid of model.alpha_init (data/sweeps/study/fixed_alpha.toml)."""
     by = [f for f in (run.factors if by is None else by) if f != "alpha_init"]
     frame = fixed_alpha_replicas(run, by, metric)
     table = stats.summarize(frame, [*by, "alpha_init"], metric)
     table["best"] = False
     groups = table.groupby(by, sort=False).groups.values() if by else [table.index]
+    higher_is_better = "accuracy" in metric
     for idx in groups:
         means = table.loc[idx, "mean"].astype(float)
         if means.notna().any():
-            table.loc[means.idxmin(), "best"] = True
+            table.loc[means.idxmax() if higher_is_better else means.idxmin(), "best"] = True
     return table
 
 
@@ -416,7 +417,8 @@ def write_study(paths, outdir, by=None):
                          "two-sided sign test.\n\n" + _markdown(paired_fixed_alpha(run, factors, metric)))
             if "accuracy" != metric and run.has_metric("eval_accuracy"):
                 acc = fixed_alpha_scan(run, factors, "eval_accuracy")
-                parts.append("Final held-out accuracy per alpha (classification tasks).\n\n"
+                parts.append("Final held-out accuracy per alpha (classification tasks; `best`: the highest "
+                             "mean).\n\n"
                              + _markdown(acc[acc["n"] > 0].dropna(subset=["mean"])))
             if activity:
                 frame = final_frame(run, [*factors], activity)
