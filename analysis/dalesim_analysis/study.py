@@ -197,7 +197,7 @@ def paired_fixed_alpha(run, by=None, metric="eval_loss", low=0.0, high=1.0):
                                        f"median_{metric}_dale_minus_free"])
 
 
-def decided_by(run, by=None, steps=(100, 250, 500, 1000)):
+def decided_by(run, by=None, steps=(20, 40, 100, 250, 500, 1000)):
     """How early is trained alpha decided? Among the replicas that ended low or high: per condition
     and step s, the fraction whose alpha at the last logged step <= s had already moved from its
     initial value in the direction of its end (Wilson 95% interval)."""
@@ -221,6 +221,21 @@ def decided_by(run, by=None, steps=(100, 250, 500, 1000)):
             lo, hi = wilson(k, n)
             rows.append([*key, int(s), n, k, k / n if n else np.nan, lo, hi])
     return pd.DataFrame(rows, columns=[*by, "step", "n", "n_toward_end", "frac", "frac_lo", "frac_hi"])
+
+
+def early_norm_ratio(run, by=None, first_rows=5):
+    """The relative size of the two parts' gradients at the start: per replica the mean over its
+    first `first_rows` logged rows of grad_norm_dale / grad_norm_free; per condition and outcome
+    (where alpha ended), n and the median of that ratio."""
+    by = [c for c in (run.factors if by is None else by) if c in run.replicas]
+    dale = run.metric("grad_norm_dale")
+    free = run.metric("grad_norm_free").values[:first_rows]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ratio = np.nanmean(np.where(free > 0, dale.values[:first_rows] / free, np.nan), axis=0)
+    frame = final_frame(run, by)
+    frame["early_norm_ratio"] = pd.Series(ratio, index=dale["replica"].values).reindex(frame.index).values
+    frame = frame[frame["outcome"].notna()]
+    return medians_by(frame, [*by, "outcome"], ["early_norm_ratio"])
 
 
 def medians_by(frame, by, metrics):
@@ -446,6 +461,10 @@ def write_study(paths, outdir, by=None):
             if run.has_metric("alpha_grad"):
                 parts.append("Does the mean gradient of alpha over the first 5 logged steps predict the "
                              "sign of its change?\n\n" + _markdown(early_signal(run, factors)))
+            if run.has_metric("grad_norm_dale") and run.has_metric("grad_norm_free"):
+                parts.append("The two parts' gradient norms over the first 5 logged steps, "
+                             "|dL/dW_dale| / |dL/dW_free|, by where alpha ended (medians).\n\n"
+                             + _markdown(early_norm_ratio(run, factors)))
             parts.append(f"Final {metric} and activity (held-out probe batch) by where alpha ended, medians."
                          "\n\n" + _markdown(winners_activity(run, factors, (metric, *activity))))
         plt.close("all")

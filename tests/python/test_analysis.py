@@ -634,6 +634,18 @@ class StudyTest(unittest.TestCase):
             self.assertEqual(row["n"], keep.sum())
             self.assertAlmostEqual(row["median_act_corr_e"], float(np.nanmedian(d["act_corr_e"][keep])), places=12)
 
+    def test_early_norm_ratio_per_outcome(self):
+        from dalesim_analysis.study import early_norm_ratio
+        d = self.read_final(self.TRAINED)
+        with h5py.File(self.TRAINED, "r") as f:
+            ratio = (f["history/grad_norm_dale"][:5] / f["history/grad_norm_free"][:5]).mean(axis=0)
+        outcome = np.where(d["alpha"] <= 0.1, "low", np.where(d["alpha"] >= 0.9, "high", "middle"))
+        table = early_norm_ratio(da.load(self.TRAINED), ["lr_alpha"])
+        self.assertEqual(int(table["n"].sum()), len(ratio))
+        for _, row in table.iterrows():
+            keep = (d["lr_alpha"] == row["lr_alpha"]) & (outcome == row["outcome"])
+            self.assertAlmostEqual(row["median_early_norm_ratio"], float(np.median(ratio[keep])), places=12)
+
     def test_winners_are_the_best_replica_at_each_end(self):
         from dalesim_analysis.study import pick_winners
         d = self.read_final(self.TRAINED, "eval_loss")
