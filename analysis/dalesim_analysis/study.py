@@ -299,6 +299,47 @@ def alpha_trajectories_figure(run, by, title, max_panels=12):
     return fig
 
 
+def end_fractions_figure(run, x, lines, panels, title):
+    """The fractions of replicas ending at alpha >= 0.9 (solid) and <= 0.1 (dashed) against the
+    factor `x` (log axis when all positive), one line pair per level of `lines`, one panel per
+    level of `panels`, pooled over the other factors; Wilson 95% intervals as bands, n per point
+    in the legend."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    frame = final_frame(run, [c for c in (x, lines, panels) if c])
+    frame = frame[frame["outcome"].notna()]
+    levels = sorted(frame[panels].unique()) if panels else [None]
+    fig, axes = plt.subplots(1, len(levels), figsize=(4.2 * len(levels), 3.4), dpi=110, squeeze=False, sharey=True)
+    for ax, level in zip(axes[0], levels):
+        mine = frame if level is None else frame[frame[panels] == level]
+        for k, (line, g) in enumerate(mine.groupby(lines, sort=True) if lines else [(None, mine)]):
+            colour = plt.get_cmap("viridis")(k / max(1, mine[lines].nunique() - 1) if lines else 0.3)
+            xs, n, hi, lo = [], [], [], []
+            for xv, h in g.groupby(x, sort=True):
+                xs.append(float(xv))
+                n.append(len(h))
+                hi.append((int((h["outcome"] == "high").sum()), len(h)))
+                lo.append((int((h["outcome"] == "low").sum()), len(h)))
+            for counts, style, side in ((hi, "-", ">= 0.9"), (lo, "--", "<= 0.1")):
+                frac = [c / m for c, m in counts]
+                bounds = np.array([wilson(c, m) for c, m in counts])
+                label = f"{lines}={line}: {side}" if lines else side
+                ax.plot(xs, frac, style, marker="o", markersize=3, color=colour, label=label + f" (n={min(n)})")
+                ax.fill_between(xs, bounds[:, 0], bounds[:, 1], color=colour, alpha=0.12, linewidth=0)
+        if all(v > 0 for v in frame[x].astype(float)):
+            ax.set_xscale("log")
+        ax.set_ylim(0, 1)
+        ax.set_xlabel(x, fontsize=8)
+        ax.set_title(f"{panels}={level}" if panels else title, fontsize=8)
+        ax.tick_params(labelsize=7)
+    axes[0][0].set_ylabel("fraction of replicas", fontsize=8)
+    axes[0][-1].legend(loc="upper left", bbox_to_anchor=(1.01, 1), fontsize=6)
+    fig.suptitle(f"{title}: final alpha >= 0.9 (solid) and <= 0.1 (dashed); bands: Wilson 95%", fontsize=9)
+    fig.tight_layout()
+    return fig
+
+
 def fixed_alpha_panels(run, by, metric, title):
     """The fixed-alpha scan, one panel per condition: each replica's final `metric` against alpha
     (points), the median per alpha (line), the lines of one seed joined faintly (the pairs)."""
@@ -455,6 +496,11 @@ def write_study(paths, outdir, by=None):
             fig.savefig(os.path.join(outdir, f"{stem}_outcomes.png"))
             fig = alpha_trajectories_figure(run, factors, stem)
             fig.savefig(os.path.join(outdir, f"{stem}_alpha_trajectories.png"))
+            if "lr_alpha" in factors and run.replicas["lr_alpha"].nunique() > 1:
+                lines = "alpha_init" if "alpha_init" in factors else None
+                panels = "task" if "task" in factors else None
+                fig = end_fractions_figure(run, "lr_alpha", lines, panels, stem)
+                fig.savefig(os.path.join(outdir, f"{stem}_end_fractions.png"))
             parts.append("How early was it decided? Among replicas that ended low or high, the fraction "
                          "whose alpha had already moved toward its end by each step.\n\n"
                          + _markdown(decided_by(run, factors)))

@@ -700,7 +700,7 @@ class StudyTest(unittest.TestCase):
             self.assertIn("## study_fixed", text)
             self.assertIn("Paired by seed", text)
             self.assertIn("How early was it decided?", text)
-            for png in ("study_trained_outcomes.png", "study_trained_alpha_trajectories.png",
+            for png in ("study_trained_outcomes.png", "study_trained_alpha_trajectories.png", "study_trained_end_fractions.png",
                         "study_fixed_fixed_alpha.png", "study_fixed_fixed_alpha_panels.png"):
                 with open(os.path.join(out, png), "rb") as f:
                     self.assertEqual(f.read(8), b"\x89PNG\r\n\x1a\n")
