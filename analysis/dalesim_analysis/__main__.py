@@ -47,6 +47,7 @@ def main(argv=None):
                      help="only replicas with this /replicas value (repeatable), e.g. task=perceptual_dm")
     fps.add_argument("--input", action="append", default=[], metavar="NAME=X1,X2,...",
                      help="a constant input (repeatable); default: zero=0,...,0")
+    fps.add_argument("--every", action="store_true", help="every replica ending at an end, not only the best of each")
     fps.add_argument("--binary", default="dalesim", help="the dalesim binary (default: dalesim on PATH)")
     fps.add_argument("-o", "--output", required=True, help="folder for fixed_points.md and the fixed-point files")
     args = parser.parse_args(argv)
@@ -62,7 +63,7 @@ def main(argv=None):
                 with h5py.File(args.file, "r") as f:
                     n_in = int(f["replicas/n_inputs"][0])
                 inputs = {"zero": [0.0] * n_in}
-            table = winners_fixed_points(args.file, where, inputs, args.output, binary=args.binary)
+            table = winners_fixed_points(args.file, where, inputs, args.output, binary=args.binary, every=args.every)
         except (FileNotFoundError, KeyError, ValueError, OSError) as e:
             print(f"dalesim_analysis: error: {e}", file=sys.stderr)
             return 2

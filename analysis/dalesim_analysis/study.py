@@ -554,21 +554,33 @@ def fixed_point_summary(path):
             "starts_converged": int(count.sum()) if count.size else 0}
 
 
-def winners_fixed_points(path, where, inputs, outdir, binary="dalesim", metric="eval_loss"):
+def ends_of(run, where):
+    """{"high": [ids], "low": [ids]}: the replicas matching `where` whose alpha ended >= 0.9 / <= 0.1."""
+    frame = final_frame(run, list(where))
+    for column, value in where.items():
+        if column not in frame:
+            raise KeyError(f"{run.path}: no /replicas column {column!r}")
+        frame = frame[frame[column].astype(str) == str(value)]
+    return {side: [int(r) for r in frame.index[frame["outcome"] == side]] for side in ("high", "low")}
+
+
+def winners_fixed_points(path, where, inputs, outdir, binary="dalesim", metric="eval_loss", every=False):
     """The fixed points of the best replica ending at alpha >= 0.9 and of the best ending <= 0.1
-    (pick_winners) under each constant input of `inputs` ({name: [x1, ..., xI]}), found by
-    `binary fixedpoints` and written to DIR/fp_<outcome>_<name>.h5; returns the summary table (one
-    row per replica and input) and writes it to DIR/fixed_points.md."""
+    (pick_winners), or with `every` of all the replicas ending at an end, under each constant
+    input of `inputs` ({name: [x1, ..., xI]}), found by `binary fixedpoints` and written to
+    DIR/fp_<outcome>_<replica>_<name>.h5; returns the summary table (one row per replica and
+    input) and writes it, with medians per outcome and input when `every`, to
+    DIR/fixed_points.md."""
     import subprocess
     from .loading import load
     run = load(path)
     os.makedirs(outdir, exist_ok=True)
-    winners = pick_winners(run, where, metric)
+    chosen = ends_of(run, where) if every else {k: [v] for k, v in pick_winners(run, where, metric).items()}
     final = final_frame(run, [], [metric])
     rows = []
-    for side, replica in winners.items():
+    for side, replica in ((side, r) for side, ids in chosen.items() for r in ids):
         for name, x in inputs.items():
-            fp = os.path.join(outdir, f"fp_{side}_{name}.h5")
+            fp = os.path.join(outdir, f"fp_{side}_{replica}_{name}.h5")
             cmd = [binary, "fixedpoints", path, "--replica", str(replica), "--input", ",".join(repr(float(v)) for v in x),
                    "--seed", "0", "-o", fp, "--force"]
             done = subprocess.run(cmd, capture_output=True, text=True)
@@ -578,10 +590,17 @@ def winners_fixed_points(path, where, inputs, outdir, binary="dalesim", metric="
                          metric: float(final.loc[replica, metric]), "input": name, **fixed_point_summary(fp)})
     table = pd.DataFrame(rows)
     where_text = ", ".join(f"{k}={v}" for k, v in where.items())
+    which = ("every replica whose alpha ended >= 0.9 or <= 0.1" if every else
+             "the lowest final held-out loss among those whose alpha ended >= 0.9, and among those ending <= 0.1")
+    text = (f"# Fixed points ({os.path.basename(path)}: {where_text})\n\n"
+            f"Per replica ({which}) and constant input: the fixed points found, the stable ones, the slowest "
+            "stable eigenvalue (1/ms) and the median Henrici departure from normality.\n\n" + _markdown(table))
+    if every and len(table):
+        table["any_stable"] = table["n_stable"] > 0
+        summary = medians_by(table, ["input", "outcome"], ["n_fixed_points", "n_stable", "median_henrici"])
+        summary = summary.rename(columns={"median_median_henrici": "median_henrici"})
+        summary["n_with_a_stable_point"] = table.groupby(["input", "outcome"], sort=True)["any_stable"].sum().values
+        text += "\nPer input and outcome: n replicas, medians, and how many have a stable fixed point.\n\n" + _markdown(summary)
     with open(os.path.join(outdir, "fixed_points.md"), "w") as f:
-        f.write(f"# Fixed points of the winners ({os.path.basename(path)}: {where_text})\n\n"
-                "Per replica (the lowest final held-out loss among those whose alpha ended >= 0.9, and "
-                "among those ending <= 0.1) and constant input: the fixed points found, the stable ones, "
-                "the slowest stable eigenvalue (1/ms) and the median Henrici departure from normality.\n\n"
-                + _markdown(table))
+        f.write(text)
     return table

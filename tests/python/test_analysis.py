@@ -647,10 +647,13 @@ class StudyTest(unittest.TestCase):
             self.assertAlmostEqual(row["median_early_norm_ratio"], float(np.median(ratio[keep])), places=12)
 
     def test_winners_are_the_best_replica_at_each_end(self):
-        from dalesim_analysis.study import pick_winners
+        from dalesim_analysis.study import ends_of, pick_winners
         d = self.read_final(self.TRAINED, "eval_loss")
         for lr in sorted(set(d["lr_alpha"])):
             winners = pick_winners(da.load(self.TRAINED), {"lr_alpha": lr})
+            ends = ends_of(da.load(self.TRAINED), {"lr_alpha": lr})
+            self.assertEqual(ends["high"], [int(r) for r in np.flatnonzero((d["alpha"] >= 0.9) & (d["lr_alpha"] == lr))])
+            self.assertEqual(ends["low"], [int(r) for r in np.flatnonzero((d["alpha"] <= 0.1) & (d["lr_alpha"] == lr))])
             for side, keep in (("high", d["alpha"] >= 0.9), ("low", d["alpha"] <= 0.1)):
                 keep = keep & (d["lr_alpha"] == lr)
                 if not keep.any():
@@ -666,7 +669,7 @@ class StudyTest(unittest.TestCase):
         try:
             env = dict(os.environ, PYTHONPATH=os.path.join(SOURCE_DIR, "analysis"))
             p = subprocess.run([sys.executable, "-m", "dalesim_analysis", "study-fixedpoints", self.TRAINED,
-                                "--where", "lr_alpha=0.5", "--binary", BINARY, "-o", out],
+                                "--where", "lr_alpha=0.5", "--every", "--binary", BINARY, "-o", out],
                                env=env, capture_output=True, text=True, timeout=120)
             self.assertEqual(p.returncode, 0, p.stderr)
             files = sorted(f for f in os.listdir(out) if f.startswith("fp_"))
@@ -683,7 +686,9 @@ class StudyTest(unittest.TestCase):
                     self.assertLess(s["slowest_stable_eigenvalue"], 0.0)  # stable: every real part < 0
                     self.assertEqual(s["slowest_stable_eigenvalue"], float(real[stable].max()))
             with open(os.path.join(out, "fixed_points.md")) as f:
-                self.assertIn("lr_alpha=0.5", f.read())
+                text = f.read()
+            self.assertIn("lr_alpha=0.5", text)
+            self.assertIn("n_with_a_stable_point", text)  # --every: the medians per outcome
         finally:
             shutil.rmtree(out)
 
