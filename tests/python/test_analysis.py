@@ -506,6 +506,9 @@ class StudyTest(unittest.TestCase):
             lo, hi = wilson(k, 8)
             self.assertTrue(0 <= lo <= k / 8 <= hi <= 1)
         self.assertEqual(wilson(0, 0), (0.0, 1.0))
+        for n in (1, 7, 48, 64, 288):  # the ends exactly, not a rounding hair inside them
+            self.assertEqual(wilson(0, n)[0], 0.0)
+            self.assertEqual(wilson(n, n)[1], 1.0)
 
     def test_outcome_fractions_count_each_replica(self):
         from dalesim_analysis.study import outcome_fractions
