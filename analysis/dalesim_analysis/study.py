@@ -286,7 +286,7 @@ def alpha_trajectories_figure(run, by, title, max_panels=12):
         for r, outcome in zip(g.index, g["outcome"]):
             ax.plot(steps, values[r].values, color=colours.get(outcome, "black"), linewidth=0.8, alpha=0.8)
         counts = ", ".join(f"{side} {int((g['outcome'] == side).sum())}" for side in ("low", "middle", "high"))
-        ax.set_title("\n".join(f"{c}={v}" for c, v in zip(by, key)) + f"\n({counts})", fontsize=7)
+        ax.set_title("\n".join(_label(c, v) for c, v in zip(by, key)) + f"\n({counts})", fontsize=7)
         ax.set_ylim(-0.02, 1.02)
         ax.tick_params(labelsize=7)
     for ax in axes.flat[len(groups):]:
@@ -389,31 +389,43 @@ def _markdown(df, floats="{:.3g}"):
     return "\n".join(lines) + "\n"
 
 
+def _label(column, value):
+    """column=value, or the value alone for a zipped factor ("rule & lr": "rule=eg, lr=0.01")."""
+    return str(value) if " & " in str(column) else f"{column}={value}"
+
+
 def outcome_figure(table, by, title):
-    """Per condition, three bars: the fraction of replicas whose final alpha is <= 0.1, between,
-    and >= 0.9, each with its Wilson 95% interval; n in the condition's label."""
+    """Per condition one horizontal bar split into the fractions of replicas whose final alpha is
+    <= 0.1 (left, red), between (grey) and >= 0.9 (right, blue), the counts written in, and the
+    Wilson 95% intervals of the two end fractions as black whiskers at the segments' inner edges."""
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-    labels = [(", ".join(f"{c}={row[c]}" for c in by) or "all") + f"\n(n={int(row['n'])})"
-              for _, row in table.iterrows()]
-    n = table["n"].astype(int).values
-    fig, ax = plt.subplots(figsize=(max(5.5, 0.9 * len(labels) + 2.5), 4.4), dpi=120)
-    x = np.arange(len(labels))
-    width = 0.27
-    sides = [("n_low", "alpha <= 0.1", "#b2182b"), ("n_middle", "between", "#7f7f7f"),
-             ("n_high", "alpha >= 0.9", "#2166ac")]
-    for k, (column, label, colour) in enumerate(sides):
-        counts = table[column].astype(int).values
-        frac = counts / np.maximum(n, 1)
-        bounds = np.array([wilson(int(c), int(m)) for c, m in zip(counts, n)])
-        ax.bar(x + (k - 1) * width, frac, width, color=colour, label=label)
-        ax.errorbar(x + (k - 1) * width, frac, yerr=[frac - bounds[:, 0], bounds[:, 1] - frac], fmt="none",
-                    ecolor="black", capsize=2, linewidth=0.8)
-    ax.set_xticks(x, labels, fontsize=7)
-    ax.set_ylim(0, 1)
-    ax.set_ylabel("fraction of replicas (final alpha)")
-    ax.set_title(title + " (bars: Wilson 95% intervals)", fontsize=9)
+    labels = [", ".join(_label(c, row[c]) for c in by) or "all" for _, row in table.iterrows()]
+    n = np.maximum(table["n"].astype(int).values, 1)
+    low, mid, high = (table[c].astype(int).values for c in ("n_low", "n_middle", "n_high"))
+    fig, ax = plt.subplots(figsize=(9.5, 0.26 * len(labels) + 1.3), dpi=110)
+    y = np.arange(len(labels))[::-1]
+    left = 0
+    for counts, colour, name in ((low, "#b2182b", "alpha <= 0.1"), (mid, "#bdbdbd", "between"),
+                                 (high, "#2166ac", "alpha >= 0.9")):
+        frac = counts / n
+        ax.barh(y, frac, left=left, height=0.75, color=colour, label=name)
+        for yi, f, l, c in zip(y, frac, np.broadcast_to(left, frac.shape), counts):
+            if c:
+                ax.text(l + f / 2, yi, str(c), ha="center", va="center", fontsize=6,
+                        color="white" if colour != "#bdbdbd" else "black")
+        left = left + frac
+    for yi, k_low, k_high, m in zip(y, low, high, n):
+        lo, hi = wilson(int(k_low), int(m))
+        ax.plot([lo, hi], [yi + 0.3, yi + 0.3], color="black", linewidth=0.8)
+        lo, hi = wilson(int(k_high), int(m))
+        ax.plot([1 - hi, 1 - lo], [yi - 0.3, yi - 0.3], color="black", linewidth=0.8)
+    ax.set_yticks(y, [f"{lab} (n={m})" for lab, m in zip(labels, n)], fontsize=6)
+    ax.set_xlim(0, 1)
+    ax.set_xlabel("fraction of replicas (final alpha)", fontsize=8)
+    ax.set_title(title + ": counts in the bars; whiskers: Wilson 95% intervals\n"
+                 "(upper: fraction <= 0.1 from the left, lower: fraction >= 0.9 from the right)", fontsize=7)
     ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1), fontsize=7)
     fig.tight_layout()
     return fig
