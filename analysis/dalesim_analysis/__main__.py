@@ -1,4 +1,4 @@
-"""python3 -m dalesim_analysis {report,status,summary} OUT.h5 | study OUT.h5... -o DIR
+"""python3 -m dalesim_analysis {report,status,summary} OUT.h5 | study OUT.h5... -o DIR | study-fixedpoints OUT.h5 -o DIR
 
 Exit codes: 0 success, 1 failure, 2 bad input (missing or foreign file), 3 a Python module is missing.
 """
@@ -41,7 +41,35 @@ def main(argv=None):
     study = sub.add_parser("study", help="the alpha study's tables and figures (data/sweeps/study/)")
     study.add_argument("files", nargs="+")
     study.add_argument("-o", "--output", required=True, help="folder for study.md and the PNGs")
+    fps = sub.add_parser("study-fixedpoints", help="fixed points of the best replica ending at alpha 1 and at 0")
+    fps.add_argument("file")
+    fps.add_argument("--where", action="append", default=[], metavar="COLUMN=VALUE",
+                     help="only replicas with this /replicas value (repeatable), e.g. task=perceptual_dm")
+    fps.add_argument("--input", action="append", default=[], metavar="NAME=X1,X2,...",
+                     help="a constant input (repeatable); default: zero=0,...,0")
+    fps.add_argument("--every", action="store_true", help="every replica ending at an end, not only the best of each")
+    fps.add_argument("--binary", default="dalesim", help="the dalesim binary (default: dalesim on PATH)")
+    fps.add_argument("-o", "--output", required=True, help="folder for fixed_points.md and the fixed-point files")
     args = parser.parse_args(argv)
+
+    if args.command == "study-fixedpoints":
+        check_modules()
+        from .study import winners_fixed_points
+        try:
+            where = dict(w.split("=", 1) for w in args.where)
+            inputs = {name: [float(v) for v in x.split(",")] for name, x in (i.split("=", 1) for i in args.input)}
+            if not inputs:
+                import h5py
+                with h5py.File(args.file, "r") as f:
+                    n_in = int(f["replicas/n_inputs"][0])
+                inputs = {"zero": [0.0] * n_in}
+            table = winners_fixed_points(args.file, where, inputs, args.output, binary=args.binary, every=args.every)
+        except (FileNotFoundError, KeyError, ValueError, OSError) as e:
+            print(f"dalesim_analysis: error: {e}", file=sys.stderr)
+            return 2
+        print(table.to_string(index=False))
+        print(f"wrote {args.output}/fixed_points.md")
+        return 0
 
     if args.command == "study":
         check_modules()

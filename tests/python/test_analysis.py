@@ -506,6 +506,9 @@ class StudyTest(unittest.TestCase):
             lo, hi = wilson(k, 8)
             self.assertTrue(0 <= lo <= k / 8 <= hi <= 1)
         self.assertEqual(wilson(0, 0), (0.0, 1.0))
+        for n in (1, 7, 48, 64, 288):  # the ends exactly, not a rounding hair inside them
+            self.assertEqual(wilson(0, n)[0], 0.0)
+            self.assertEqual(wilson(n, n)[1], 1.0)
 
     def test_outcome_fractions_count_each_replica(self):
         from dalesim_analysis.study import outcome_fractions
@@ -560,6 +563,138 @@ class StudyTest(unittest.TestCase):
         best = table[table["best"]]["alpha_init"].tolist()
         self.assertEqual(best, [min(means, key=means.get)])
 
+    def read_final(self, path, *metrics):
+        """Per replica, from the file with h5py: seed, alpha_init, lr_alpha, baseline_loss, the
+        first and last finite alpha, and the last finite value of each checkpoint metric."""
+        with h5py.File(path, "r") as f:
+            out = {k: f[f"replicas/{k}"][:] for k in ("seed", "alpha_init", "lr_alpha", "baseline_loss")}
+            alpha = f["history/alpha"][:]
+            out["alpha0"], out["alpha"] = alpha[0], self.last_finite(alpha)
+            out["alpha_steps"], out["alpha_all"] = f["history/step"][:], alpha
+            for m in metrics:
+                out[m] = self.last_finite(f[f"checkpoints/{m}"][:])
+        return out
+
+    def test_compact_outcomes_count_ends_and_learners(self):
+        from dalesim_analysis.study import compact_outcomes
+        d = self.read_final(self.TRAINED, "eval_loss")
+        table = compact_outcomes(da.load(self.TRAINED), ["lr_alpha"])
+        self.assertEqual(len(table), len(set(d["lr_alpha"])))
+        for _, row in table.iterrows():
+            keep = d["lr_alpha"] == row["lr_alpha"]
+            a = d["alpha"][keep]
+            self.assertEqual(row["n"], keep.sum())
+            self.assertEqual(row["n_low"], int((a <= 0.1).sum()))
+            self.assertEqual(row["n_high"], int((a >= 0.9).sum()))
+            self.assertEqual(row["n_low"] + row["n_middle"] + row["n_high"], row["n"])
+            self.assertAlmostEqual(row["median_eval_loss"], float(np.median(d["eval_loss"][keep])), places=12)
+            self.assertEqual(row["n_learned"], int((d["eval_loss"][keep] <= 0.9 * d["baseline_loss"][keep]).sum()))
+            self.assertTrue(0 <= row["frac_high_lo"] <= row["frac_high"] <= row["frac_high_hi"] <= 1)
+
+    def test_paired_fixed_alpha_pairs_seeds(self):
+        from dalesim_analysis.study import paired_fixed_alpha
+        d = self.read_final(self.FIXED, "eval_loss")
+        table = paired_fixed_alpha(da.load(self.FIXED), [])
+        self.assertEqual(len(table), 1)
+        row = table.iloc[0]
+        diffs = []
+        for seed in sorted(set(d["seed"])):
+            dale = d["eval_loss"][(d["seed"] == seed) & (d["alpha_init"] == 1.0)]
+            free = d["eval_loss"][(d["seed"] == seed) & (d["alpha_init"] == 0.0)]
+            self.assertEqual((len(dale), len(free)), (1, 1))
+            diffs.append(dale[0] - free[0])
+        diffs = np.array(diffs)
+        self.assertEqual(row["n_pairs"], len(diffs))
+        self.assertEqual(row["n_dale_better"], int((diffs < 0).sum()))
+        self.assertEqual(row["n_dale_worse"], int((diffs > 0).sum()))
+        self.assertAlmostEqual(row["median_eval_loss_dale_minus_free"], float(np.median(diffs)), places=12)
+        # Two pairs all one way: the exact two-sided sign test gives 2 * (1/2)^2 = 0.5.
+        if row["n_dale_better"] + row["n_dale_worse"] == 2 and 0 in (row["n_dale_better"], row["n_dale_worse"]):
+            self.assertAlmostEqual(row["sign_test_p"], 0.5, places=12)
+
+    def test_decided_by_follows_each_replica(self):
+        from dalesim_analysis.study import decided_by
+        d = self.read_final(self.TRAINED)
+        table = decided_by(da.load(self.TRAINED), ["lr_alpha"], steps=(10, 30))
+        ends = (d["alpha"] <= 0.1) | (d["alpha"] >= 0.9)
+        self.assertTrue(ends.any(), "the fixture has replicas at an end")
+        for _, row in table.iterrows():
+            keep = ends & (d["lr_alpha"] == row["lr_alpha"])
+            at = np.flatnonzero(d["alpha_steps"] <= row["step"])[-1]
+            now = d["alpha_all"][at][keep]
+            toward = np.sign(now - d["alpha0"][keep]) == np.sign(d["alpha"][keep] - d["alpha0"][keep])
+            self.assertEqual(row["n"], keep.sum())
+            self.assertEqual(row["n_toward_end"], int(toward.sum()))
+
+    def test_winners_activity_medians_per_outcome(self):
+        from dalesim_analysis.study import winners_activity
+        d = self.read_final(self.TRAINED, "eval_loss", "act_corr_e")
+        table = winners_activity(da.load(self.TRAINED), ["lr_alpha"], ("eval_loss", "act_corr_e"))
+        outcome = np.where(d["alpha"] <= 0.1, "low", np.where(d["alpha"] >= 0.9, "high", "middle"))
+        self.assertEqual(int(table["n"].sum()), len(d["alpha"]))
+        for _, row in table.iterrows():
+            keep = (d["lr_alpha"] == row["lr_alpha"]) & (outcome == row["outcome"])
+            self.assertEqual(row["n"], keep.sum())
+            self.assertAlmostEqual(row["median_act_corr_e"], float(np.nanmedian(d["act_corr_e"][keep])), places=12)
+
+    def test_early_norm_ratio_per_outcome(self):
+        from dalesim_analysis.study import early_norm_ratio
+        d = self.read_final(self.TRAINED)
+        with h5py.File(self.TRAINED, "r") as f:
+            ratio = (f["history/grad_norm_dale"][:5] / f["history/grad_norm_free"][:5]).mean(axis=0)
+        outcome = np.where(d["alpha"] <= 0.1, "low", np.where(d["alpha"] >= 0.9, "high", "middle"))
+        table = early_norm_ratio(da.load(self.TRAINED), ["lr_alpha"])
+        self.assertEqual(int(table["n"].sum()), len(ratio))
+        for _, row in table.iterrows():
+            keep = (d["lr_alpha"] == row["lr_alpha"]) & (outcome == row["outcome"])
+            self.assertAlmostEqual(row["median_early_norm_ratio"], float(np.median(ratio[keep])), places=12)
+
+    def test_winners_are_the_best_replica_at_each_end(self):
+        from dalesim_analysis.study import ends_of, pick_winners
+        d = self.read_final(self.TRAINED, "eval_loss")
+        for lr in sorted(set(d["lr_alpha"])):
+            winners = pick_winners(da.load(self.TRAINED), {"lr_alpha": lr})
+            ends = ends_of(da.load(self.TRAINED), {"lr_alpha": lr})
+            self.assertEqual(ends["high"], [int(r) for r in np.flatnonzero((d["alpha"] >= 0.9) & (d["lr_alpha"] == lr))])
+            self.assertEqual(ends["low"], [int(r) for r in np.flatnonzero((d["alpha"] <= 0.1) & (d["lr_alpha"] == lr))])
+            for side, keep in (("high", d["alpha"] >= 0.9), ("low", d["alpha"] <= 0.1)):
+                keep = keep & (d["lr_alpha"] == lr)
+                if not keep.any():
+                    self.assertNotIn(side, winners)
+                    continue
+                ids = np.flatnonzero(keep)
+                self.assertEqual(winners[side], int(ids[np.argmin(d["eval_loss"][ids])]))
+
+    def test_study_fixedpoints_command_summarises_each_file(self):
+        if not os.path.exists(BINARY):
+            self.skipTest(f"no binary {BINARY}")
+        out = tempfile.mkdtemp()
+        try:
+            env = dict(os.environ, PYTHONPATH=os.path.join(SOURCE_DIR, "analysis"))
+            p = subprocess.run([sys.executable, "-m", "dalesim_analysis", "study-fixedpoints", self.TRAINED,
+                                "--where", "lr_alpha=0.5", "--every", "--binary", BINARY, "-o", out],
+                               env=env, capture_output=True, text=True, timeout=120)
+            self.assertEqual(p.returncode, 0, p.stderr)
+            files = sorted(f for f in os.listdir(out) if f.startswith("fp_"))
+            self.assertTrue(files)
+            from dalesim_analysis.study import fixed_point_summary
+            for name in files:
+                with h5py.File(os.path.join(out, name), "r") as f:
+                    stable = f["stable"][()].astype(bool)
+                    real = f["eigenvalue_real"][()]
+                s = fixed_point_summary(os.path.join(out, name))
+                self.assertEqual(s["n_fixed_points"], len(stable))
+                self.assertEqual(s["n_stable"], int(stable.sum()))
+                if stable.any():
+                    self.assertLess(s["slowest_stable_eigenvalue"], 0.0)  # stable: every real part < 0
+                    self.assertEqual(s["slowest_stable_eigenvalue"], float(real[stable].max()))
+            with open(os.path.join(out, "fixed_points.md")) as f:
+                text = f.read()
+            self.assertIn("lr_alpha=0.5", text)
+            self.assertIn("n_with_a_stable_point", text)  # --every: the medians per outcome
+        finally:
+            shutil.rmtree(out)
+
     def test_study_command_writes_tables_and_figures(self):
         out = tempfile.mkdtemp()
         try:
@@ -571,7 +706,10 @@ class StudyTest(unittest.TestCase):
                 text = f.read()
             self.assertIn("## study_trained", text)
             self.assertIn("## study_fixed", text)
-            for png in ("study_trained_outcomes.png", "study_fixed_fixed_alpha.png"):
+            self.assertIn("Paired by seed", text)
+            self.assertIn("How early was it decided?", text)
+            for png in ("study_trained_outcomes.png", "study_trained_alpha_trajectories.png", "study_trained_end_fractions.png",
+                        "study_fixed_fixed_alpha.png", "study_fixed_fixed_alpha_panels.png"):
                 with open(os.path.join(out, png), "rb") as f:
                     self.assertEqual(f.read(8), b"\x89PNG\r\n\x1a\n")
             bad = subprocess.run([sys.executable, "-m", "dalesim_analysis", "study", os.path.join(out, "none.h5"),
