@@ -455,6 +455,32 @@ TEST_F(Gpu, RunToRunBitwiseRepeatable) {
   }
 }
 
+// Steps that are not logged return without waiting for the device (the batches' staging is
+// double-buffered): five of them queued back to back train exactly as five logged ones. On the host
+// the streams run only at a synchronisation, so a staging buffer rewritten before its copy ran fails
+// here (cudaErrorInvalidValue).
+TEST_F(Gpu, UnloggedStepsQueueWithoutWaitingAndTrainAsLoggedOnes) {
+  const auto cfgs = replicas(9, true, Optim::adam, Archs::all);
+  std::vector<ReplicaModel> logged = models_of(cfgs), queued = logged;
+  auto a = make_cuda_backend(BackendOptions{}), b = make_cuda_backend(BackendOptions{});
+  a->upload(logged);
+  b->upload(queued);
+  std::vector<StepMetrics> ma, mb;
+  for (int it = 0; it < 6; ++it) {
+    const std::vector<Batch> batches = batches_of(cfgs, it);  // gone after the step, as the driver's
+    std::vector<const Batch*> ptrs;
+    for (const auto& x : batches) ptrs.push_back(&x);
+    a->train_step(it, ptrs, &ma);
+    b->train_step(it, ptrs, it == 5 ? &mb : nullptr);
+  }
+  a->download(logged);
+  b->download(queued);
+  for (size_t r = 0; r < cfgs.size(); ++r) {
+    EXPECT_EQ(ma[r].loss, mb[r].loss) << "replica " << r;
+    EXPECT_EQ(logged[r].params, queued[r].params) << "replica " << r;
+  }
+}
+
 // A batch that does not fit the model is refused before anything is copied, with the CPU's words.
 TEST_F(Gpu, BatchOfTheWrongShapeIsRefusedAsOnTheCpu) {
   const auto cfgs = replicas(2, false, Optim::sgd);

@@ -85,10 +85,17 @@ class Bucket {
   DeviceBuffer<long long> diverged_, adam_steps_, iteration_;
   DeviceBuffer<float> w_eff_, w_in_eff_, w_out_eff_, d_w_eff_, dale_eff_, d_dale_, x_, v_buf_, r_buf_, g_, dr_, z_, e_;
   DeviceBuffer<float> x_streams_, y_streams_, mask_streams_;
-  // Pinned staging for the per-iteration uploads and the metric downloads.
-  PinnedBuffer<float> h_x_, h_y_, h_mask_;
-  PinnedBuffer<int> h_labels_, h_targets_, h_acc_labels_, h_acc_, h_stream_of_;
-  PinnedBuffer<long long> h_iteration_;
+  // Pinned staging for the per-iteration uploads, double-buffered: iteration k fills slot k % 2
+  // while the copies of iteration k - 1 may still be queued, and waits only for those of k - 2
+  // (its slot's event), so the host never waits for the device at the end of an iteration.
+  struct Staging {
+    PinnedBuffer<float> x, y, mask;
+    PinnedBuffer<int> labels, targets, acc_labels, acc, stream_of;
+    PinnedBuffer<long long> iteration;
+    cudaEvent_t copied = nullptr;  // recorded after the slot's copies
+  };
+  Staging staging_[2];
+  int next_slot_ = 0;
   PinnedBuffer<double> h_metrics_;
 };
 
@@ -264,21 +271,26 @@ Bucket::Bucket(const std::vector<int>& members, const std::vector<ReplicaModel>&
   v_.acc_streams = alloc(acc_, static_cast<std::size_t>(R) * cuda::kStreamInfoCount);
   v_.stream_of = alloc(stream_of_, R);
   v_.iteration = alloc(iteration_, 1);
-  h_x_ = PinnedBuffer<float>(R * tb * I);
-  h_y_ = PinnedBuffer<float>(R * tb * O);
-  h_mask_ = PinnedBuffer<float>(R * tb * O);
-  h_labels_ = PinnedBuffer<int>(static_cast<std::size_t>(R) * B);
-  h_targets_ = PinnedBuffer<int>(R * tb);
-  h_acc_labels_ = PinnedBuffer<int>(R * tb);
-  h_acc_ = PinnedBuffer<int>(static_cast<std::size_t>(R) * cuda::kStreamInfoCount);
-  h_stream_of_ = PinnedBuffer<int>(R);
-  h_iteration_ = PinnedBuffer<long long>(1);
+  for (Staging& st : staging_) {
+    st.x = PinnedBuffer<float>(R * tb * I);
+    st.y = PinnedBuffer<float>(R * tb * O);
+    st.mask = PinnedBuffer<float>(R * tb * O);
+    st.labels = PinnedBuffer<int>(static_cast<std::size_t>(R) * B);
+    st.targets = PinnedBuffer<int>(R * tb);
+    st.acc_labels = PinnedBuffer<int>(R * tb);
+    st.acc = PinnedBuffer<int>(static_cast<std::size_t>(R) * cuda::kStreamInfoCount);
+    st.stream_of = PinnedBuffer<int>(R);
+    st.iteration = PinnedBuffer<long long>(1);
+    DALESIM_CUDA_CHECK(cudaEventCreateWithFlags(&st.copied, cudaEventDisableTiming));
+  }
   h_metrics_ = PinnedBuffer<double>(static_cast<std::size_t>(R) * cuda::kMetricCount);
 }
 
 Bucket::~Bucket() {
   if (graph_) cudaGraphExecDestroy(graph_);
   if (stream_) cudaStreamSynchronize(stream_);
+  for (Staging& st : staging_)
+    if (st.copied) cudaEventDestroy(st.copied);
   gemm_.reset();  // its handle is bound to the stream
   if (stream_) cudaStreamDestroy(stream_);
 }
@@ -286,6 +298,10 @@ Bucket::~Bucket() {
 void Bucket::stage(std::int64_t iteration, const std::vector<const Batch*>& batches) {
   const int R = v_.R, T = v_.T, B = v_.B, I = v_.I, O = v_.O;
   const std::size_t tbi = static_cast<std::size_t>(T) * B * I, tbo = static_cast<std::size_t>(T) * B * O;
+  Staging& st = staging_[next_slot_];
+  // The copies that last read this slot (two stagings ago) must have run before it is rewritten.
+  DALESIM_CUDA_CHECK(cudaEventSynchronize(st.copied));
+  next_slot_ ^= 1;
   std::map<const Batch*, int> index;
   for (int k = 0; k < R; ++k) {
     const Batch* b = batches[members_[k]];
@@ -295,17 +311,17 @@ void Bucket::stage(std::int64_t iteration, const std::vector<const Batch*>& batc
                                   " got a batch of another shape than at its first step");
     auto [it, added] = index.emplace(b, static_cast<int>(index.size()));
     const int s = it->second;
-    h_stream_of_.get()[k] = s;
+    st.stream_of.get()[k] = s;
     if (!added) continue;
     // Arrays a batch's loss or accuracy form does not use may be absent; they are not read then.
-    std::copy(b->x.begin(), b->x.end(), h_x_.get() + s * tbi);
-    if (b->y.size() == tbo) std::copy(b->y.begin(), b->y.end(), h_y_.get() + s * tbo);
-    if (b->mask.size() == tbo) std::copy(b->mask.begin(), b->mask.end(), h_mask_.get() + s * tbo);
+    std::copy(b->x.begin(), b->x.end(), st.x.get() + s * tbi);
+    if (b->y.size() == tbo) std::copy(b->y.begin(), b->y.end(), st.y.get() + s * tbo);
+    if (b->mask.size() == tbo) std::copy(b->mask.begin(), b->mask.end(), st.mask.get() + s * tbo);
     if (b->label.size() == static_cast<std::size_t>(B))
-      std::copy(b->label.begin(), b->label.end(), h_labels_.get() + static_cast<std::size_t>(s) * B);
+      std::copy(b->label.begin(), b->label.end(), st.labels.get() + static_cast<std::size_t>(s) * B);
     const std::size_t tb = static_cast<std::size_t>(T) * B;
-    int* targets = h_targets_.get() + s * tb;
-    int* acc_labels = h_acc_labels_.get() + s * tb;
+    int* targets = st.targets.get() + s * tb;
+    int* acc_labels = st.acc_labels.get() + s * tb;
     for (std::size_t k = 0; k < tb; ++k) {
       targets[k] = b->loss == LossKind::cross_entropy ? b->target[k] : -1;
       acc_labels[k] = b->acc_label.size() == tb ? b->acc_label[k] : -1;
@@ -313,26 +329,27 @@ void Bucket::stage(std::int64_t iteration, const std::vector<const Batch*>& batc
         throw std::invalid_argument("cross-entropy target " + std::to_string(targets[k]) + " at row " +
                                     std::to_string(k) + " is not below the number of outputs " + std::to_string(O));
     }
-    int* acc = h_acc_.get() + cuda::kStreamInfoCount * s;
+    int* acc = st.acc.get() + cuda::kStreamInfoCount * s;
     acc[cuda::kAccStep] = b->acc_step;
     acc[cuda::kAccBegin] = b->acc_begin;
     acc[cuda::kAccEnd] = b->acc_end;
     acc[cuda::kLossKind] = static_cast<int>(b->loss);
   }
   const std::size_t S = index.size();
-  h_iteration_.get()[0] = iteration;
+  st.iteration.get()[0] = iteration;
   auto copy = [&](void* dst, const void* src, std::size_t bytes) {
     DALESIM_CUDA_CHECK(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyHostToDevice, stream_));
   };
-  copy(const_cast<float*>(v_.x_streams), h_x_.get(), S * tbi * sizeof(float));
-  copy(const_cast<float*>(v_.y_streams), h_y_.get(), S * tbo * sizeof(float));
-  copy(const_cast<float*>(v_.mask_streams), h_mask_.get(), S * tbo * sizeof(float));
-  copy(const_cast<int*>(v_.label_streams), h_labels_.get(), S * B * sizeof(int));
-  copy(const_cast<int*>(v_.target_streams), h_targets_.get(), S * T * B * sizeof(int));
-  copy(const_cast<int*>(v_.acc_label_streams), h_acc_labels_.get(), S * T * B * sizeof(int));
-  copy(const_cast<int*>(v_.acc_streams), h_acc_.get(), S * cuda::kStreamInfoCount * sizeof(int));
-  copy(const_cast<int*>(v_.stream_of), h_stream_of_.get(), R * sizeof(int));
-  copy(const_cast<long long*>(v_.iteration), h_iteration_.get(), sizeof(long long));
+  copy(const_cast<float*>(v_.x_streams), st.x.get(), S * tbi * sizeof(float));
+  copy(const_cast<float*>(v_.y_streams), st.y.get(), S * tbo * sizeof(float));
+  copy(const_cast<float*>(v_.mask_streams), st.mask.get(), S * tbo * sizeof(float));
+  copy(const_cast<int*>(v_.label_streams), st.labels.get(), S * B * sizeof(int));
+  copy(const_cast<int*>(v_.target_streams), st.targets.get(), S * T * B * sizeof(int));
+  copy(const_cast<int*>(v_.acc_label_streams), st.acc_labels.get(), S * T * B * sizeof(int));
+  copy(const_cast<int*>(v_.acc_streams), st.acc.get(), S * cuda::kStreamInfoCount * sizeof(int));
+  copy(const_cast<int*>(v_.stream_of), st.stream_of.get(), R * sizeof(int));
+  copy(const_cast<long long*>(v_.iteration), st.iteration.get(), sizeof(long long));
+  DALESIM_CUDA_CHECK(cudaEventRecord(st.copied, stream_));
 }
 
 // The iteration, as a fixed sequence of launches on the bucket's stream (captured into a graph
@@ -531,8 +548,7 @@ class CudaBackend final : public Backend {
       metrics->resize(models_->size());
       for (auto& b : buckets_) b->fetch_metrics(*metrics);
     }
-    // The pinned staging buffers are refilled next iteration: wait for this one's copies.
-    for (auto& b : buckets_) b->synchronize();
+    // No wait for the device here: the staging is double-buffered (Bucket::stage).
   }
 
   void evaluate(std::int64_t iteration, const std::vector<const Batch*>& batches,
