@@ -37,6 +37,9 @@ class Backend {
   // accuracy and mean rate, e.g. on held-out data at checkpoints. Diverged replicas give NaN.
   virtual void evaluate(std::int64_t iteration, const std::vector<const Batch*>& batches,
                         std::vector<StepMetrics>& metrics) = 0;
+  // Waits until the work queued by train_step has run (a device backend may return from an
+  // unlogged train_step before its device finished it). For timing; nothing else needs it.
+  virtual void synchronize() {}
   // Copies the current parameters and optimiser state back into the host models.
   virtual void download(std::vector<ReplicaModel>& models) = 0;
   // Iteration at which each replica diverged, -1 for replicas still training.

@@ -562,6 +562,10 @@ class CudaBackend final : public Backend {
     for (auto& b : buckets_) b->fetch_metrics(metrics);
   }
 
+  void synchronize() override {
+    for (auto& b : buckets_) b->synchronize();
+  }
+
   void download(std::vector<ReplicaModel>& models) override {
     for (auto& b : buckets_) b->fetch_params(models);
   }

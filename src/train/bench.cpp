@@ -162,6 +162,7 @@ struct BenchRun {
   void step(std::int64_t it, std::vector<StepMetrics>* metrics) {
     task->generate(cfgs.front().data_seed, it, cfgs.front().task.batch, batch);
     backend->train_step(it, batch_of, metrics);
+    backend->synchronize();  // an iteration is timed to its end on the device
   }
 };
 
