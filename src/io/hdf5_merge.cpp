@@ -245,8 +245,8 @@ MergeResult merge_run_files(const std::vector<std::string>& inputs, const std::s
     for (std::size_t m = 0; m < x.target.size(); ++m) {
       const std::size_t r = x.target[m];
       rows[r] = ReplicaRow{&sweep.replicas[r], static_cast<int>(n_in[m]), static_cast<int>(n_out[m]),
-                           static_cast<int>(T[m]), base[m], chance[m], split_conditions(conditions[m])};
-      rows[r].kernel_used = kernel_used[m];
+                           static_cast<int>(T[m]), base[m], chance[m], split_conditions(conditions[m]),
+                           kernel_used[m]};
       status[r] = parse_status(st[m], x.path);
       diverged_step[r] = div[m];
     }

@@ -169,7 +169,7 @@ RunResult run_sweep(const Sweep& sweep, const RunOptions& options, std::ostream&
     const Task& task = *plan.tasks[plan.stream_of[r]];
     rows[r] = ReplicaRow{&sweep.replicas[r], task.n_inputs(),       task.n_outputs(),
                          task.n_steps(),      task.baseline_loss(), task.chance_accuracy(),
-                         task.condition_names()};
+                         task.condition_names(), std::string{}};  // kernel_used: set by the backend
     models[r] = init_replica(sweep.replicas[r], task.n_inputs(), task.n_outputs());
   });
   // The references of the diagnostics, from the initial models (a resumed run draws them again):
