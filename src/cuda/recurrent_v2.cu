@@ -23,8 +23,16 @@ __device__ __forceinline__ float* shared_floats() {
 #endif
 }
 
-// w_s[q] = W_eff of replica r0 + q, rows padded to N + 1: [n_here, N, N + 1].
-__device__ void stage_w_rec(const BucketView& v, int r0, int n_here, float* w_s) {
+// This block's replicas r0 .. r0 + n_here - 1, their W_eff staged in shared memory as w_s[q] =
+// W_eff of replica r0 + q, rows padded to N + 1: [n_here, N, N + 1].
+struct BlockReplicas {
+  int r0, n_here;
+  float* w_s;
+};
+
+__device__ BlockReplicas stage_block(const BucketView& v, int per_block) {
+  const int r0 = blockIdx.x * per_block, n_here = per_block < v.R - r0 ? per_block : v.R - r0;
+  float* w_s = shared_floats();
   const int N = v.N, ld = N + 1;
   const long long nn = static_cast<long long>(N) * N;
   for (long long k = threadIdx.x; k < n_here * nn; k += blockDim.x) {
@@ -33,15 +41,14 @@ __device__ void stage_w_rec(const BucketView& v, int r0, int n_here, float* w_s)
     w_s[q * N * ld + (e / N) * ld + e % N] = v.w_eff[(r0 + q) * nn + e];
   }
   __syncthreads();
+  return {r0, n_here, w_s};
 }
 
 // Grid: one block per `per_block` replicas. Every thread passes every barrier (no early return).
 __global__ void forward_loop_kernel_v2(BucketView v, int per_block) {
-  float* w_s = shared_floats();
+  const auto [r0, n_here, w_s] = stage_block(v, per_block);
   const int N = v.N, ld = N + 1;
   const long long bn = static_cast<long long>(v.B) * N;
-  const int r0 = blockIdx.x * per_block, n_here = per_block < v.R - r0 ? per_block : v.R - r0;
-  stage_w_rec(v, r0, n_here, w_s);
   for (int t = 0; t < v.T; ++t) {
     for (long long idx = threadIdx.x; idx < n_here * bn; idx += blockDim.x) {
       const int q = static_cast<int>(idx / bn), r = r0 + q;
@@ -62,11 +69,9 @@ __global__ void forward_loop_kernel_v2(BucketView v, int per_block) {
 }
 
 __global__ void backward_loop_kernel_v2(BucketView v, int per_block) {
-  float* w_s = shared_floats();
+  const auto [r0, n_here, w_s] = stage_block(v, per_block);
   const int N = v.N, ld = N + 1;
   const long long bn = static_cast<long long>(v.B) * N;
-  const int r0 = blockIdx.x * per_block, n_here = per_block < v.R - r0 ? per_block : v.R - r0;
-  stage_w_rec(v, r0, n_here, w_s);
   for (int t = v.T - 1; t >= 0; --t) {
     for (long long idx = threadIdx.x; idx < n_here * bn; idx += blockDim.x) {
       const int q = static_cast<int>(idx / bn), r = r0 + q;
