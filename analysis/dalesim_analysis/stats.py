@@ -97,6 +97,15 @@ def _replica_frame(run, by):
     return run.replicas[[c for c in by if c in run.replicas]].copy()
 
 
+def grouped(df, by):
+    """[(key, rows)] per distinct value of the columns `by` in sorted order, key always a tuple;
+    one group with key () when `by` is empty."""
+    by = list(by)
+    if not by:
+        return [((), df)]
+    return [(k if isinstance(k, tuple) else (k,), g) for k, g in df.groupby(by[0] if len(by) == 1 else by, sort=True)]
+
+
 def condition_final(run, metric, by=None):
     """Per condition: mean, lo, hi, n over the replicas of each one's last finite value of `metric`."""
     by = list(run.factors if by is None else by)
@@ -140,9 +149,7 @@ def alpha_moves(run, by=None, tolerance=1e-3):
     df = _replica_frame(run, by).join(change)
     df = df[np.isfinite(df["change"])]
     rows = []
-    groups = df.groupby(by[0] if len(by) == 1 else by, sort=True) if by else [((), df)]
-    for key, g in groups:
-        key = key if isinstance(key, tuple) else (key,)
+    for key, g in grouped(df, by):
         up, down = int((g["change"] > tolerance).sum()), int((g["change"] < -tolerance).sum())
         low, high = int((g["final"] <= LOW_ALPHA).sum()), int((g["final"] >= HIGH_ALPHA).sum())
         rows.append([*key, len(g), up, down, len(g) - up - down, sign_test(up, down), float(g["change"].median()),

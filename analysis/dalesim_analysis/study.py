@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 
 from . import stats
+from ._plot import _label
 
 # The two-sided 95% normal quantile of the Wilson interval.
 Z95 = 1.959963984540054
@@ -109,9 +110,7 @@ def early_signal(run, by=None, first_rows=5, tolerance=1e-3):
     frame = frame[np.isfinite(frame["early"]) & np.isfinite(frame["change"]) & (frame["change"].abs() > tolerance)]
     frame["agree"] = (frame["early"] < 0) == (frame["change"] > 0)
     rows = []
-    groups = frame.groupby(by[0] if len(by) == 1 else by, sort=True) if by else [((), frame)]
-    for key, g in groups:
-        key = key if isinstance(key, tuple) else (key,)
+    for key, g in stats.grouped(frame, by):
         k, n = int(g["agree"].sum()), len(g)
         lo, hi = wilson(k, n)
         rows.append([*key, n, k, k / n if n else np.nan, lo, hi])
@@ -161,9 +160,7 @@ def compact_outcomes(run, by=None, metric="eval_loss"):
     frame = final_frame(run, by, [metric])
     frame = frame[frame["outcome"].notna()]
     rows = []
-    groups = frame.groupby(by[0] if len(by) == 1 else by, sort=True) if by else [((), frame)]
-    for key, g in groups:
-        key = key if isinstance(key, tuple) else (key,)
+    for key, g in stats.grouped(frame, by):
         n = len(g)
         k = {side: int((g["outcome"] == side).sum()) for side in ("low", "middle", "high")}
         lo, hi = wilson(k["high"], n)
@@ -183,9 +180,7 @@ def paired_fixed_alpha(run, by=None, metric="eval_loss", low=0.0, high=1.0):
     by = [c for c in (run.factors if by is None else by) if c != "alpha_init" and c in run.replicas]
     frame = final_frame(run, [*by, "alpha_init"], [metric])
     rows = []
-    groups = frame.groupby(by[0] if len(by) == 1 else by, sort=True) if by else [((), frame)]
-    for key, g in groups:
-        key = key if isinstance(key, tuple) else (key,)
+    for key, g in stats.grouped(frame, by):
         a = g[np.isclose(g["alpha_init"].astype(float), low)].set_index("seed")[metric]
         b = g[np.isclose(g["alpha_init"].astype(float), high)].set_index("seed")[metric]
         both = a.index.intersection(b.index)
@@ -209,9 +204,7 @@ def decided_by(run, by=None, steps=(20, 40, 100, 250, 500, 1000)):
     logged = da["step"].values
     values = pd.DataFrame(da.values, index=logged, columns=da["replica"].values)
     rows = []
-    groups = frame.groupby(by[0] if len(by) == 1 else by, sort=True) if by else [((), frame)]
-    for key, g in groups:
-        key = key if isinstance(key, tuple) else (key,)
+    for key, g in stats.grouped(frame, by):
         for s in steps:
             at = logged[logged <= s]
             if not at.size:
@@ -242,8 +235,7 @@ def early_norm_ratio(run, by=None, first_rows=5):
 def medians_by(frame, by, metrics):
     """Per group of `by`: n and the median of each metric (the rows with a finite value)."""
     rows = []
-    for key, g in frame.groupby(by[0] if len(by) == 1 else by, sort=True):
-        key = key if isinstance(key, tuple) else (key,)
+    for key, g in stats.grouped(frame, by):
         rows.append([*key, len(g), *[float(np.nanmedian(g[m])) if m in g and np.isfinite(g[m]).any() else np.nan
                                      for m in metrics]])
     return pd.DataFrame(rows, columns=[*by, "n", *[f"median_{m}" for m in metrics]])
@@ -270,7 +262,7 @@ def alpha_trajectories_figure(run, by, title, max_panels=12):
     da = run.metric("alpha")
     steps = da["step"].values
     values = pd.DataFrame(da.values, index=steps, columns=da["replica"].values)
-    groups = list(frame.groupby(by[0] if len(by) == 1 else by, sort=True)) if by else [((), frame)]
+    groups = stats.grouped(frame, by)
     shown = "every condition"
     if len(groups) > max_panels:  # the conditions with the most replicas at an end, in sweep order
         ends = [int(g["outcome"].isin(["low", "high"]).sum()) for _, g in groups]
@@ -282,7 +274,6 @@ def alpha_trajectories_figure(run, by, title, max_panels=12):
     fig, axes = plt.subplots(rows, cols, figsize=(3.1 * cols, 2.5 * rows), dpi=110, squeeze=False, sharey=True)
     colours = {"low": "#b2182b", "middle": "#7f7f7f", "high": "#2166ac"}
     for ax, (key, g) in zip(axes.flat, groups):
-        key = key if isinstance(key, tuple) else (key,)
         for r, outcome in zip(g.index, g["outcome"]):
             ax.plot(steps, values[r].values, color=colours.get(outcome, "black"), linewidth=0.8, alpha=0.8)
         counts = ", ".join(f"{side} {int((g['outcome'] == side).sum())}" for side in ("low", "middle", "high"))
@@ -349,12 +340,11 @@ def fixed_alpha_panels(run, by, metric, title):
     import matplotlib.pyplot as plt
     by = [c for c in by if c != "alpha_init" and c in run.replicas]
     frame = final_frame(run, [*by, "alpha_init"], [metric])
-    groups = list(frame.groupby(by[0] if len(by) == 1 else by, sort=True)) if by else [((), frame)]
+    groups = stats.grouped(frame, by)
     cols = min(4, len(groups))
     rows = int(math.ceil(len(groups) / cols))
     fig, axes = plt.subplots(rows, cols, figsize=(3.2 * cols, 2.7 * rows), dpi=110, squeeze=False)
     for ax, (key, g) in zip(axes.flat, groups):
-        key = key if isinstance(key, tuple) else (key,)
         for _, one in g.groupby("seed"):
             one = one.sort_values("alpha_init")
             ax.plot(one["alpha_init"], one[metric], color="#9ecae1", linewidth=0.6)
@@ -387,11 +377,6 @@ def _markdown(df, floats="{:.3g}"):
             cells.append(floats.format(v) if isinstance(v, (float, np.floating)) else str(v))
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
-
-
-def _label(column, value):
-    """column=value, or the value alone for a zipped factor ("rule & lr": "rule=eg, lr=0.01")."""
-    return str(value) if " & " in str(column) else f"{column}={value}"
 
 
 def outcome_figure(table, by, title):
@@ -438,9 +423,7 @@ def fixed_alpha_figure(table, replicas, by, metric, title):
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     fig, ax = plt.subplots(figsize=(6.5, 4), dpi=120)
-    groups = table.groupby(by, sort=True) if by else [((), table)]
-    for key, g in groups:
-        key = key if isinstance(key, tuple) else (key,)
+    for key, g in stats.grouped(table, by):
         label = ", ".join(f"{c}={v}" for c, v in zip(by, key)) or "all"
         g = g.sort_values("alpha_init")
         line, = ax.plot(g["alpha_init"], g["mean"], marker="o", label=label)
